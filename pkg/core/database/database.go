@@ -1,0 +1,169 @@
+package database
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/go-sql-driver/mysql"
+	gormmysql "gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names, as GORM's Dialector.Name reports them.
+const (
+	SQLite   = "sqlite"
+	MySQL    = "mysql"
+	Postgres = "postgres"
+)
+
+// ErrConfig is wrapped by every error about a bad database configuration.
+var ErrConfig = errors.New("invalid database config")
+
+// Config selects and tunes a database.
+type Config struct {
+	// Driver is one of "sqlite", "mysql" or "postgres".
+	Driver string `json:"driver" yaml:"driver"`
+	// DSN is a file path for sqlite, a go-sql-driver DSN for mysql
+	// (user:pass@tcp(host:3306)/db) and a URL or key=value string for postgres.
+	DSN string `json:"dsn" yaml:"dsn"`
+	// MaxOpenConns bounds the pool; 0 keeps the default of 8.
+	MaxOpenConns int `json:"maxOpenConns" yaml:"maxOpenConns"`
+}
+
+// Validate reports the first field that cannot work.
+func (c Config) Validate() error {
+	switch c.Driver {
+	case SQLite, MySQL, Postgres:
+	default:
+		return fmt.Errorf("%w: database.driver %q: must be one of sqlite, mysql, postgres", ErrConfig, c.Driver)
+	}
+	if strings.TrimSpace(c.DSN) == "" {
+		return fmt.Errorf("%w: database.dsn: must not be empty for driver %s", ErrConfig, c.Driver)
+	}
+	if c.MaxOpenConns < 0 {
+		return fmt.Errorf("%w: database.maxOpenConns %d: must not be negative", ErrConfig, c.MaxOpenConns)
+	}
+	if c.Driver == MySQL {
+		if _, err := mysql.ParseDSN(c.DSN); err != nil {
+			return fmt.Errorf("%w: database.dsn %s: not a MySQL DSN (user:pass@tcp(host:port)/db): %v", ErrConfig, Redact(c.Driver, c.DSN), redactErr(err, c.DSN))
+		}
+	}
+	return nil
+}
+
+// String shows the config with the password hidden.
+func (c Config) String() string {
+	return c.Driver + ":" + Redact(c.Driver, c.DSN)
+}
+
+// Open validates cfg, opens a pool and checks that the database answers
+// within ctx.
+func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dialector, err := dialectorFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg, redactErr(err, cfg.DSN))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", cfg, err)
+	}
+	maxOpen := cfg.MaxOpenConns
+	if maxOpen == 0 {
+		maxOpen = 8
+	}
+	sqlDB.SetMaxOpenConns(maxOpen)
+	sqlDB.SetMaxIdleConns(maxOpen)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to %s: %w", cfg, redactErr(err, cfg.DSN))
+	}
+	return db, nil
+}
+
+// Close closes the pool behind db.
+func Close(db *gorm.DB) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+func dialectorFor(cfg Config) (gorm.Dialector, error) {
+	switch cfg.Driver {
+	case SQLite:
+		dsn, err := SQLiteDSN(cfg.DSN)
+		if err != nil {
+			return nil, err
+		}
+		return sqlite.Open(dsn), nil
+	case MySQL:
+		mc, err := mysql.ParseDSN(cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("%w: database.dsn %s: %v", ErrConfig, Redact(cfg.Driver, cfg.DSN), redactErr(err, cfg.DSN))
+		}
+		mc.ParseTime = true
+		mc.Loc = time.UTC
+		mc.ClientFoundRows = true
+		return gormmysql.Open(mc.FormatDSN()), nil
+	default:
+		return postgres.Open(cfg.DSN), nil
+	}
+}
+
+// SQLiteDSN turns a file path (or a file: URI) into the DSN Admin needs:
+// WAL, busy_timeout 5000 ms, synchronous NORMAL and immediate transactions.
+// It creates the file's directory.
+func SQLiteDSN(path string) (string, error) {
+	file, query, _ := strings.Cut(strings.TrimPrefix(path, "file:"), "?")
+	if file == "" || file == ":memory:" {
+		return "", fmt.Errorf("%w: database.dsn %q: sqlite needs a file that every replica opens, not an in-memory database", ErrConfig, path)
+	}
+	if dir := filepath.Dir(file); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", fmt.Errorf("database.dsn %q: create directory: %w", path, err)
+		}
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return "", fmt.Errorf("%w: database.dsn %q: bad query: %v", ErrConfig, path, err)
+	}
+	pragmas := map[string]bool{}
+	for _, p := range q["_pragma"] {
+		name, _, _ := strings.Cut(p, "(")
+		pragmas[strings.ToLower(strings.TrimSpace(name))] = true
+	}
+	for _, p := range []struct{ name, value string }{
+		{"busy_timeout", "busy_timeout(5000)"},
+		{"journal_mode", "journal_mode(WAL)"},
+		{"synchronous", "synchronous(NORMAL)"},
+	} {
+		if !pragmas[p.name] {
+			q.Add("_pragma", p.value)
+		}
+	}
+	if q.Get("_txlock") == "" {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + file + "?" + q.Encode(), nil
+}

@@ -1,0 +1,16 @@
+// Package database opens Admin's own database through GORM.
+//
+// Admin keeps its lease table and its resource store in one database. Three
+// dialects are supported, chosen by Config.Driver:
+//
+//   - sqlite: the embedded default, a single file shared by every replica on
+//     one machine. Open sets WAL, a 5 s busy timeout and BEGIN IMMEDIATE
+//     transactions, so that several processes can write to the file and a
+//     transaction that reads before it writes never fails to upgrade its lock.
+//   - mysql: MySQL or MariaDB. Open forces parseTime, UTC and clientFoundRows
+//     (without it an UPDATE that writes identical values reports 0 rows).
+//   - postgres: PostgreSQL, through pgx.
+//
+// A DSN may carry a password. Nothing in this package prints one: every error
+// names the DSN through Redact.
+package database

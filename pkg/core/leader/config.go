@@ -1,0 +1,112 @@
+package leader
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalidConfig is wrapped by every Validate error.
+var ErrInvalidConfig = errors.New("invalid leader election config")
+
+// MaxNameLength bounds an election name, in characters.
+const MaxNameLength = 128
+
+// Config holds the election name and its timings. All durations have
+// millisecond resolution, like the lease columns.
+type Config struct {
+	// Name identifies the election: replicas with the same name elect one
+	// leader. One row of leader_leases per name.
+	Name string `json:"name" yaml:"name"`
+	// LeaseDuration is how long, by the database clock, a lease stays valid
+	// after its last acquire or renew. A crashed leader is replaced after
+	// about this long.
+	LeaseDuration time.Duration `json:"leaseDuration" yaml:"leaseDuration"`
+	// RenewDeadline is how long, on the leader's monotonic clock from the
+	// send time of its last successful renew, the leader keeps leading
+	// without another success. It must be shorter than LeaseDuration: the
+	// gap is the margin for clock-rate skew and in-flight statements.
+	RenewDeadline time.Duration `json:"renewDeadline" yaml:"renewDeadline"`
+	// RetryPeriod is the leader's renew interval and the followers' poll
+	// interval (followers add jitter).
+	RetryPeriod time.Duration `json:"retryPeriod" yaml:"retryPeriod"`
+	// JitterFactor spreads follower polls over [RetryPeriod, RetryPeriod*(1+JitterFactor)).
+	JitterFactor float64 `json:"jitterFactor" yaml:"jitterFactor"`
+	// OpTimeout bounds every statement; the leader also never waits past its
+	// deadline.
+	OpTimeout time.Duration `json:"opTimeout" yaml:"opTimeout"`
+}
+
+// DefaultName is the election of Admin's data-source components.
+const DefaultName = "dubbo-admin"
+
+// DefaultConfig returns the timings Admin ships with: a crashed leader is
+// replaced in about 10 s and a released lease is taken in about 1 s.
+func DefaultConfig() Config {
+	return Config{
+		Name:          DefaultName,
+		LeaseDuration: 10 * time.Second,
+		RenewDeadline: 7 * time.Second,
+		RetryPeriod:   time.Second,
+		JitterFactor:  0.2,
+		OpTimeout:     time.Second,
+	}
+}
+
+// Validate checks every field and the relation
+// LeaseDuration > RenewDeadline > RetryPeriod*(1+JitterFactor) + OpTimeout.
+// Its errors name the field and the rule that is broken.
+func (c Config) Validate() error {
+	if err := ValidateName(c.Name); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		field string
+		value time.Duration
+	}{
+		{"leaseDuration", c.LeaseDuration},
+		{"renewDeadline", c.RenewDeadline},
+		{"retryPeriod", c.RetryPeriod},
+		{"opTimeout", c.OpTimeout},
+	} {
+		if f.value < time.Millisecond {
+			return fmt.Errorf("%w: %s is %v: must be at least 1ms", ErrInvalidConfig, f.field, f.value)
+		}
+		if f.value%time.Millisecond != 0 {
+			return fmt.Errorf("%w: %s is %v: must be a whole number of milliseconds", ErrInvalidConfig, f.field, f.value)
+		}
+	}
+	if c.JitterFactor < 0 || c.JitterFactor > 1 || c.JitterFactor != c.JitterFactor {
+		return fmt.Errorf("%w: jitterFactor is %v: must be between 0 and 1", ErrInvalidConfig, c.JitterFactor)
+	}
+	if c.LeaseDuration <= c.RenewDeadline {
+		return fmt.Errorf("%w: leaseDuration (%v) must be greater than renewDeadline (%v)", ErrInvalidConfig, c.LeaseDuration, c.RenewDeadline)
+	}
+	slowestTry := time.Duration(float64(c.RetryPeriod)*(1+c.JitterFactor)) + c.OpTimeout
+	if c.RenewDeadline <= slowestTry {
+		return fmt.Errorf("%w: renewDeadline (%v) must be greater than retryPeriod*(1+jitterFactor) + opTimeout (%v)", ErrInvalidConfig, c.RenewDeadline, slowestTry)
+	}
+	return nil
+}
+
+// ValidateName accepts 1..MaxNameLength characters of valid UTF-8 with no
+// control characters and no surrounding white space (databases disagree on
+// whether trailing spaces are significant in a key).
+func ValidateName(name string) error {
+	switch n := utf8.RuneCountInString(name); {
+	case name == "":
+		return fmt.Errorf("%w: name is empty: must be 1..%d characters", ErrInvalidConfig, MaxNameLength)
+	case n > MaxNameLength:
+		return fmt.Errorf("%w: name has %d characters: must be at most %d", ErrInvalidConfig, n, MaxNameLength)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: name is not valid UTF-8", ErrInvalidConfig)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("%w: name %q: must not start or end with white space", ErrInvalidConfig, name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: name %q: must not contain control characters", ErrInvalidConfig, name)
+	}
+	return nil
+}

@@ -1,0 +1,200 @@
+package leader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Errors of the lease backend. Callers test them with errors.Is.
+var (
+	// ErrNotHolder: the lease row no longer names this holder and term.
+	ErrNotHolder = errors.New("lease is not held by this holder and term")
+	// ErrHeld: another holder owns the lease and it has not expired.
+	ErrHeld = errors.New("lease is held by another holder")
+)
+
+// Lease is the SQL backend of the election: one row per election name in
+// table leader_leases. Every method is one transaction that reads the
+// database clock and the row under a row lock, decides, and writes by primary
+// key; it returns the row as written together with the database's clock.
+// Lease keeps no state and is safe for concurrent use.
+type Lease struct {
+	db *gorm.DB
+	d  dialect
+}
+
+// NewLease returns the backend for db. It does not touch the database; call
+// Migrate before the first acquire.
+func NewLease(db *gorm.DB) (*Lease, error) {
+	d, err := dialectOf(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Lease{db: db, d: d}, nil
+}
+
+// DB returns the database the lease lives in.
+func (l *Lease) DB() *gorm.DB { return l.db }
+
+// Migrate creates table leader_leases if it does not exist. Several replicas
+// may run it at once.
+func (l *Lease) Migrate(ctx context.Context) error {
+	if err := l.db.WithContext(ctx).Exec(l.d.createTable).Error; err != nil {
+		return fmt.Errorf("create table leader_leases on %s: %w", l.d.name, err)
+	}
+	return nil
+}
+
+// Get reads the lease of election without locking. A lease that was never
+// taken reads as a free record.
+func (l *Lease) Get(ctx context.Context, election string) (Record, error) {
+	var r row
+	res := l.db.WithContext(ctx).Raw(l.d.selectRow(""), election).Scan(&r)
+	if res.Error != nil {
+		return Record{}, fmt.Errorf("read lease %q: %w", election, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if err := l.db.WithContext(ctx).Raw(l.d.selectNow()).Scan(&r.NowMs).Error; err != nil {
+			return Record{}, fmt.Errorf("read database clock: %w", err)
+		}
+		r.Name = election
+	}
+	return r.record(), nil
+}
+
+// TryAcquire takes the lease of election for holder when it is free, expired
+// by the database clock, or already holder's; the term goes up by one on
+// every acquisition. It returns ErrHeld, with the current record, when
+// another holder owns it.
+func (l *Lease) TryAcquire(ctx context.Context, election, holder string, ttl time.Duration) (Record, error) {
+	if err := validateHolder(holder); err != nil {
+		return Record{}, err
+	}
+	rec, err := l.acquireTx(ctx, election, holder, ttl)
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		// First use of this election: create the free row without racing
+		// another creator, then take it like any other free row.
+		if err := l.db.WithContext(ctx).Exec(l.d.insertIgnore, election).Error; err != nil {
+			return Record{}, fmt.Errorf("create lease %q: %w", election, err)
+		}
+		rec, err = l.acquireTx(ctx, election, holder, ttl)
+	}
+	return rec, err
+}
+
+func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time.Duration) (Record, error) {
+	var out row
+	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r, err := l.lockRow(tx, election)
+		if err != nil {
+			return err
+		}
+		out = r
+		if r.Holder != "" && r.Holder != holder && r.ExpiresAt > r.NowMs {
+			return ErrHeld
+		}
+		if r.Holder != holder {
+			out.Transitions++
+		}
+		out.Holder = holder
+		out.Term++
+		out.AcquiredAt, out.RenewedAt, out.ExpiresAt = r.NowMs, r.NowMs, r.NowMs+ttl.Milliseconds()
+		return tx.Exec(`UPDATE leader_leases SET term = ?, holder = ?, acquired_at = ?, renewed_at = ?, expires_at = ?, transitions = ? WHERE name = ?`,
+			out.Term, out.Holder, out.AcquiredAt, out.RenewedAt, out.ExpiresAt, out.Transitions, election).Error
+	})
+	if err != nil {
+		if errors.Is(err, ErrHeld) {
+			return out.record(), fmt.Errorf("acquire lease %q: %w (holder %s, term %d)", election, err, out.Holder, out.Term)
+		}
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return Record{}, err
+		}
+		return Record{}, fmt.Errorf("acquire lease %q: %w", election, err)
+	}
+	return out.record(), nil
+}
+
+// Renew extends the lease of term by ttl from the database's now. It fails
+// with ErrNotHolder when the row names another holder or term.
+func (l *Lease) Renew(ctx context.Context, t Term, ttl time.Duration) (Record, error) {
+	return l.update(ctx, t, "renew", func(r *row) {
+		r.RenewedAt, r.ExpiresAt = r.NowMs, r.NowMs+ttl.Milliseconds()
+	})
+}
+
+// Release frees the lease of term at once, keeping the term number so the
+// next acquisition gets a higher one. It fails with ErrNotHolder when the
+// lease was already lost.
+func (l *Lease) Release(ctx context.Context, t Term) (Record, error) {
+	return l.update(ctx, t, "release", func(r *row) {
+		r.Holder, r.RenewedAt, r.ExpiresAt = "", r.NowMs, r.NowMs
+	})
+}
+
+// ForceRelease frees the lease of election whoever holds it, for operators
+// clearing a lease left by a holder that is gone. It returns the record as
+// it was before. The old holder, if alive, notices at its next renew and its
+// fenced writes fail from now on.
+func (l *Lease) ForceRelease(ctx context.Context, election string) (Record, error) {
+	var before row
+	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r, err := l.lockRow(tx, election)
+		if err != nil {
+			return err
+		}
+		before = r
+		return tx.Exec(`UPDATE leader_leases SET holder = '', renewed_at = ?, expires_at = ? WHERE name = ?`, r.NowMs, r.NowMs, election).Error
+	})
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return l.Get(ctx, election)
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("force release lease %q: %w", election, err)
+	}
+	return before.record(), nil
+}
+
+func (l *Lease) update(ctx context.Context, t Term, verb string, change func(*row)) (Record, error) {
+	var out row
+	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r, err := l.lockRow(tx, t.Election)
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrNotHolder
+		}
+		if err != nil {
+			return err
+		}
+		out = r
+		if r.Holder != t.Holder || r.Term != t.Number {
+			return ErrNotHolder
+		}
+		change(&out)
+		return tx.Exec(`UPDATE leader_leases SET holder = ?, renewed_at = ?, expires_at = ? WHERE name = ?`,
+			out.Holder, out.RenewedAt, out.ExpiresAt, t.Election).Error
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotHolder) {
+			return out.record(), fmt.Errorf("%s lease %q term %d: %w (row has holder %q, term %d)", verb, t.Election, t.Number, err, out.Holder, out.Term)
+		}
+		return Record{}, fmt.Errorf("%s lease %q term %d: %w", verb, t.Election, t.Number, err)
+	}
+	return out.record(), nil
+}
+
+// lockRow reads the row and the database clock under an exclusive row lock
+// that lasts until tx ends.
+func (l *Lease) lockRow(tx *gorm.DB, election string) (row, error) {
+	var r row
+	res := tx.Raw(l.d.selectRow(l.d.forUpdate), election).Scan(&r)
+	if res.Error != nil {
+		return r, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return r, gorm.ErrRecordNotFound
+	}
+	return r, nil
+}

@@ -1,0 +1,67 @@
+package leader
+
+import "time"
+
+// Record is a lease row as the database saw it, with the database's clock at
+// the moment of the statement. All times come from the database: compare
+// them with Now, never with a local clock.
+type Record struct {
+	Election    string
+	Holder      string // empty when the lease is free
+	Term        int64
+	AcquiredAt  time.Time
+	RenewedAt   time.Time
+	ExpiresAt   time.Time
+	Transitions int64 // times the lease changed hands
+	Now         time.Time
+}
+
+// Held reports whether some holder owns the lease right now.
+func (r Record) Held() bool { return r.Holder != "" && r.ExpiresAt.After(r.Now) }
+
+// Remaining is how long the lease stays valid by the database clock; zero
+// when it is free or expired.
+func (r Record) Remaining() time.Duration {
+	if !r.Held() {
+		return 0
+	}
+	return r.ExpiresAt.Sub(r.Now)
+}
+
+// TermOf returns the Term the record describes.
+func (r Record) TermOf() Term {
+	return Term{Election: r.Election, Holder: r.Holder, Number: r.Term, AcquiredAt: r.AcquiredAt}
+}
+
+// row is the scan target of every lease query; times are integer
+// milliseconds of the database clock since the Unix epoch.
+type row struct {
+	Name        string
+	Holder      string
+	Term        int64
+	AcquiredAt  int64
+	RenewedAt   int64
+	ExpiresAt   int64
+	Transitions int64
+	NowMs       int64
+}
+
+func (r row) record() Record {
+	return Record{
+		Election:    r.Name,
+		Holder:      r.Holder,
+		Term:        r.Term,
+		AcquiredAt:  fromMillis(r.AcquiredAt),
+		RenewedAt:   fromMillis(r.RenewedAt),
+		ExpiresAt:   fromMillis(r.ExpiresAt),
+		Transitions: r.Transitions,
+		Now:         fromMillis(r.NowMs),
+	}
+}
+
+func fromMillis(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
