@@ -1,0 +1,3 @@
+// Package runtime runs Admin's components, the leader-only ones under one
+// leader election per process.
+package runtime
