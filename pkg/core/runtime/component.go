@@ -29,3 +29,19 @@ func NeedsLeader(c Component) bool {
 	r, ok := c.(LeaderElectionRunnable)
 	return ok && r.NeedLeaderElection()
 }
+
+// Orderer is an optional Component method that fixes its place in the
+// runtime's order. fx hands a value group over in no defined order, so the
+// runtime sorts components itself: by Order ascending (components without it
+// count as 0), then by Name. Init runs one component at a time in that order;
+// Start launches them in that order, each on its own goroutine.
+type Orderer interface {
+	Order() int
+}
+
+func orderOf(c Component) int {
+	if o, ok := c.(Orderer); ok {
+		return o.Order()
+	}
+	return 0
+}

@@ -1,0 +1,99 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/go-logr/logr"
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+)
+
+// ComponentGroup is the fx value group components join (see AsComponent).
+const ComponentGroup = "components"
+
+// Params is what Module needs from the fx graph.
+type Params struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Log       logr.Logger
+	// LeaderConfig is the election's name and timings.
+	LeaderConfig leader.Config
+	// DB holds the lease table; required unless Options.SingleReplica.
+	DB *gorm.DB `optional:"true"`
+	// Options tunes the runtime; the zero value is the default.
+	Options Options `optional:"true"`
+	// Resetter is the store's reset, if a store is in the graph.
+	Resetter Resetter `optional:"true"`
+	// Components is the value group ComponentGroup, in no particular order:
+	// the runtime sorts it (Orderer, then Name).
+	Components []Component `group:"components"`
+}
+
+// Module provides *Runtime, built from Params, and ties it to the fx
+// lifecycle: OnStart runs Runtime.Start (so a lease table that cannot be
+// created fails the application's start), OnStop runs Runtime.Stop.
+//
+// A component joins with fx.Provide(runtime.AsComponent(NewThing)).
+var Module = fx.Module("runtime",
+	fx.Provide(NewFromParams),
+	fx.Invoke(func(*Runtime) {}),
+)
+
+// NewFromParams builds the runtime of Module: a LeaseElector on DB, or
+// NoElection when Options.SingleReplica is set.
+func NewFromParams(p Params) (*Runtime, error) {
+	log := p.Log.WithName("runtime")
+	opts := p.Options
+	if p.Resetter != nil && opts.Resetter == nil {
+		opts.Resetter = p.Resetter
+	}
+	var el Elector
+	if opts.SingleReplica {
+		if err := leader.ValidateName(p.LeaderConfig.Name); err != nil {
+			return nil, err
+		}
+		el = NewNoElection(p.LeaderConfig.Name, opts.Identity)
+		log.Info("single-replica mode: leading without election; do not run a second replica", "election", p.LeaderConfig.Name)
+	} else {
+		if p.DB == nil {
+			return nil, fmt.Errorf("%w: no *gorm.DB for the lease table (set Options.SingleReplica to run without election)", ErrElectionSetup)
+		}
+		leOpts := []leader.Option{leader.WithLogger(log.WithName("leader"))}
+		if opts.Identity != "" {
+			leOpts = append(leOpts, leader.WithIdentity(opts.Identity))
+		}
+		le, err := NewLeaseElector(p.DB, p.LeaderConfig, leOpts...)
+		if err != nil {
+			return nil, err
+		}
+		el = le
+	}
+	rt, err := New(log, el, p.Components, opts)
+	if err != nil {
+		return nil, err
+	}
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error { return rt.Start(ctx) },
+		OnStop:  func(ctx context.Context) error { return rt.Stop(ctx) },
+	})
+	return rt, nil
+}
+
+// AsComponent annotates a constructor so that its result joins the
+// components group as a Component.
+func AsComponent(constructor any) any {
+	return fx.Annotate(constructor, fx.As(new(Component)), fx.ResultTags(`group:"`+ComponentGroup+`"`))
+}
+
+// FxLogger sends fx's own event log through log.
+func FxLogger(log logr.Logger) fx.Option {
+	return fx.WithLogger(func() fxevent.Logger {
+		return &fxevent.SlogLogger{Logger: slog.New(logr.ToSlogHandler(log.WithName("fx")))}
+	})
+}
