@@ -71,6 +71,9 @@ func (l *Lease) Get(ctx context.Context, election string) (Record, error) {
 // every acquisition. It returns ErrHeld, with the current record, when
 // another holder owns it.
 func (l *Lease) TryAcquire(ctx context.Context, election, holder string, ttl time.Duration) (Record, error) {
+	if err := ValidateName(election); err != nil {
+		return Record{}, err
+	}
 	if err := validateHolder(holder); err != nil {
 		return Record{}, err
 	}

@@ -1,0 +1,373 @@
+package leader_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/internal/faultproxy"
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+)
+
+// fast timings keep the suite short; the relation is the same as the
+// defaults', scaled down.
+func fastConfig(name string) leader.Config {
+	return leader.Config{
+		Name:          name,
+		LeaseDuration: 1500 * time.Millisecond,
+		RenewDeadline: 1000 * time.Millisecond,
+		RetryPeriod:   100 * time.Millisecond,
+		JitterFactor:  0.2,
+		OpTimeout:     300 * time.Millisecond,
+	}
+}
+
+type skewedClock time.Duration
+
+func (s skewedClock) Now() time.Time { return time.Now().Add(time.Duration(s)) }
+
+var electionSeq int
+
+func newElection(prefix string) string {
+	electionSeq++
+	return fmt.Sprintf("%s-%d", prefix, electionSeq)
+}
+
+// The conformance suite: written once, run on every dialect.
+var _ = Describe("Lease", func() {
+	for _, dialect := range dbtest.Dialects {
+		Describe("on "+dialect, Label(dialect), Ordered, func() {
+			var tdb *dbtest.DB
+
+			// openPool opens a separate pool, as a separate replica would.
+			openPool := func(cfg database.Config) *gorm.DB {
+				GinkgoHelper()
+				db, err := database.Open(context.Background(), cfg)
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(func() { Expect(database.Close(db)).To(Succeed()) })
+				return db
+			}
+			openLease := func() *leader.Lease {
+				GinkgoHelper()
+				l, err := leader.NewLease(openPool(tdb.Config))
+				Expect(err).NotTo(HaveOccurred())
+				return l
+			}
+			newElector := func(l *leader.Lease, cfg leader.Config, opts ...leader.Option) *leader.Elector {
+				GinkgoHelper()
+				e, err := leader.NewElector(l, cfg, append([]leader.Option{leader.WithLogger(GinkgoLogr)}, opts...)...)
+				Expect(err).NotTo(HaveOccurred())
+				return e
+			}
+			// campaign runs Campaign on its own goroutine; the returned
+			// channel yields the leadership and the instant Campaign returned.
+			type won struct {
+				l  *leader.Leadership
+				at time.Time
+			}
+			campaign := func(ctx context.Context, e *leader.Elector) <-chan won {
+				out := make(chan won, 1)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					l, err := e.Campaign(ctx)
+					if err == nil {
+						out <- won{l, time.Now()}
+					}
+					close(out)
+				}()
+				DeferCleanup(wg.Wait)
+				return out
+			}
+
+			BeforeAll(func() {
+				tdb = dbtest.Ginkgo("pkg/core/leader", dialect)
+				l := openLease()
+				Expect(l.Migrate(context.Background())).To(Succeed())
+				Expect(l.Migrate(context.Background())).To(Succeed(), "migration is idempotent")
+			})
+
+			It("lets exactly one of 16 contenders win each of 50 rounds, with strictly increasing terms", func(ctx SpecContext) {
+				name := newElection("round")
+				leases := make([]*leader.Lease, 16)
+				for i := range leases {
+					leases[i] = openLease()
+				}
+				var lastTerm int64
+				for round := range 50 {
+					type result struct {
+						holder string
+						rec    leader.Record
+						err    error
+					}
+					results := make([]result, len(leases))
+					var wg sync.WaitGroup
+					for i, l := range leases {
+						wg.Add(1)
+						go func() {
+							defer wg.Done()
+							holder := fmt.Sprintf("contender-%d", i)
+							rec, err := l.TryAcquire(ctx, name, holder, time.Minute)
+							results[i] = result{holder, rec, err}
+						}()
+					}
+					wg.Wait()
+					var winners []result
+					for _, r := range results {
+						if r.err == nil {
+							winners = append(winners, r)
+						} else {
+							Expect(r.err).To(MatchError(leader.ErrHeld), "round %d", round)
+						}
+					}
+					Expect(winners).To(HaveLen(1), "round %d", round)
+					w := winners[0]
+					Expect(w.rec.Term).To(BeNumerically(">", lastTerm))
+					lastTerm = w.rec.Term
+					_, err := leases[0].Release(ctx, w.rec.TermOf())
+					Expect(err).NotTo(HaveOccurred())
+				}
+			})
+
+			It("keeps the term on renew, frees at once on release, and gives a new term on every re-acquisition", func(ctx SpecContext) {
+				l, other := openLease(), openLease()
+				name := newElection("lifecycle")
+
+				rec, err := l.TryAcquire(ctx, name, "a", time.Minute)
+				Expect(err).NotTo(HaveOccurred())
+				first := rec.TermOf()
+				Expect(first.Number).To(BeEquivalentTo(1))
+				Expect(rec.ExpiresAt.Sub(rec.Now)).To(Equal(time.Minute), "expiry is computed from the database's now")
+
+				renewed, err := l.Renew(ctx, first, time.Minute)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(renewed.Term).To(Equal(first.Number))
+				Expect(renewed.Holder).To(Equal("a"))
+
+				_, err = other.TryAcquire(ctx, name, "b", time.Minute)
+				Expect(err).To(MatchError(leader.ErrHeld))
+
+				again, err := l.TryAcquire(ctx, name, "a", time.Minute)
+				Expect(err).NotTo(HaveOccurred(), "a holder may re-take its own live lease")
+				Expect(again.Term).To(Equal(first.Number + 1))
+				_, err = l.Renew(ctx, first, time.Minute)
+				Expect(err).To(MatchError(leader.ErrNotHolder), "the old term cannot renew")
+
+				_, err = l.Release(ctx, again.TermOf())
+				Expect(err).NotTo(HaveOccurred())
+				seen, err := other.Get(ctx, name)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(seen.Held()).To(BeFalse())
+
+				b, err := other.TryAcquire(ctx, name, "b", time.Minute)
+				Expect(err).NotTo(HaveOccurred(), "a released lease is free at once")
+				Expect(b.Term).To(Equal(again.Term + 1))
+				Expect(b.Transitions).To(BeEquivalentTo(2))
+
+				_, err = l.Release(ctx, again.TermOf())
+				Expect(err).To(MatchError(leader.ErrNotHolder))
+				_, err = other.Release(ctx, b.TermOf())
+				Expect(err).NotTo(HaveOccurred())
+				a2, err := l.TryAcquire(ctx, name, "a", time.Minute)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(a2.Term).To(Equal(b.Term+1), "stepping down and coming back is a new term")
+			})
+
+			It("reads a never-used election as free, with the database clock", func(ctx SpecContext) {
+				rec, err := openLease().Get(ctx, newElection("unused"))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(rec.Held()).To(BeFalse())
+				Expect(rec.Term).To(BeZero())
+				Expect(rec.Now).To(BeTemporally("~", time.Now(), time.Hour))
+			})
+
+			It("stores hostile election names safely and rejects oversized ones", func(ctx SpecContext) {
+				l := openLease()
+				for _, name := range []string{`'; DROP TABLE leader_leases; --`, `"quoted" \ back`, "选举-élection-🗳", strings.Repeat("ü", 128)} {
+					rec, err := l.TryAcquire(ctx, name, "holder", time.Minute)
+					Expect(err).NotTo(HaveOccurred(), name)
+					got, err := l.Get(ctx, name)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(got.Election).To(Equal(name))
+					Expect(got.Term).To(Equal(rec.Term))
+				}
+				_, err := l.TryAcquire(ctx, strings.Repeat("x", 10<<10), "holder", time.Minute)
+				Expect(err).To(MatchError(leader.ErrInvalidConfig))
+				_, err = l.TryAcquire(ctx, "case", "holder", time.Minute)
+				Expect(err).NotTo(HaveOccurred())
+				_, err = l.TryAcquire(ctx, "CASE", "other", time.Minute)
+				Expect(err).NotTo(HaveOccurred(), "names are case-sensitive on every dialect")
+			})
+
+			It("shows a dead holder's far-future lease to observers and lets force release clear it", func(ctx SpecContext) {
+				name := newElection("ghost")
+				l := openLease()
+				now, err := l.Get(ctx, name)
+				Expect(err).NotTo(HaveOccurred())
+				far := now.Now.Add(365 * 24 * time.Hour).UnixMilli()
+				Expect(l.DB().Exec(`INSERT INTO leader_leases (name, holder, term, acquired_at, renewed_at, expires_at, transitions) VALUES (?, 'ghost-1-dead', 7, ?, ?, ?, 1)`,
+					name, now.Now.UnixMilli(), now.Now.UnixMilli(), far).Error).To(Succeed())
+
+				e := newElector(openLease(), fastConfig(name))
+				seen, err := e.Leader(ctx)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(seen.Holder).To(Equal("ghost-1-dead"))
+				Expect(seen.Held()).To(BeTrue())
+
+				cctx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				wins := campaign(cctx, e)
+				Consistently(wins, "1s").ShouldNot(Receive(), "a live lease is not taken")
+
+				before, err := l.ForceRelease(ctx, name)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(before.Holder).To(Equal("ghost-1-dead"))
+				var w won
+				Eventually(wins, "10s").Should(Receive(&w))
+				Expect(w.l.Term().Number).To(BeEquivalentTo(8))
+				Expect(w.l.Resign(ctx)).To(Succeed())
+			})
+
+			It("makes the first attempt at once, not after a retry period", func(ctx SpecContext) {
+				cfg := leader.Config{Name: newElection("first"), LeaseDuration: 5 * time.Minute, RenewDeadline: 4 * time.Minute,
+					RetryPeriod: time.Minute, JitterFactor: 0, OpTimeout: 5 * time.Second}
+				var w won
+				Eventually(campaign(ctx, newElector(openLease(), cfg)), "30s").Should(Receive(&w))
+				Expect(w.l.Resign(ctx)).To(Succeed())
+			})
+
+			It("hands over to a follower when the leader resigns, with a higher term", func(ctx SpecContext) {
+				cfg := fastConfig(newElection("handover"))
+				a, b := newElector(openLease(), cfg), newElector(openLease(), cfg)
+				var wa, wb won
+				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+				carried, ok := leader.TermFrom(wa.l.Context())
+				Expect(ok).To(BeTrue())
+				Expect(carried).To(Equal(wa.l.Term()))
+				bwins := campaign(ctx, b)
+				Consistently(bwins, "500ms").ShouldNot(Receive())
+				Expect(wa.l.Resign(ctx)).To(Succeed())
+				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrResigned))
+				Eventually(bwins, "10s").Should(Receive(&wb))
+				Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+				Expect(b.Observed().Holder).To(Equal(b.Identity()))
+				Expect(wb.l.Resign(ctx)).To(Succeed())
+				Expect(wb.l.Resign(ctx)).To(Succeed(), "resign is idempotent")
+			})
+
+			It("cancels the term when another holder force-releases and takes the lease", func(ctx SpecContext) {
+				cfg := fastConfig(newElection("stolen"))
+				a := newElector(openLease(), cfg)
+				var wa won
+				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+				l := openLease()
+				_, err := l.ForceRelease(ctx, cfg.Name)
+				Expect(err).NotTo(HaveOccurred())
+				_, err = l.TryAcquire(ctx, cfg.Name, "thief", time.Minute)
+				Expect(err).NotTo(HaveOccurred())
+				Eventually(wa.l.Context().Done(), "10s").Should(BeClosed())
+				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLeaseLost))
+				Expect(wa.l.Resign(ctx)).To(Succeed(), "resigning a lost term is not an error")
+				rec, err := l.Get(ctx, cfg.Name)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(rec.Holder).To(Equal("thief"), "the old holder's resign released nothing")
+			})
+
+			DescribeTable("ignores a contender's skewed wall clock",
+				func(ctx SpecContext, skew time.Duration) {
+					cfg := fastConfig(newElection("skew"))
+					actx, stopA := context.WithCancel(ctx)
+					defer stopA()
+					a := newElector(openLease(), cfg, leader.WithClock(skewedClock(-skew)))
+					b := newElector(openLease(), cfg, leader.WithClock(skewedClock(skew)))
+					var wa, wb won
+					Eventually(campaign(actx, a), "10s").Should(Receive(&wa))
+					bwins := campaign(ctx, b)
+					Consistently(bwins, 2*cfg.LeaseDuration).ShouldNot(Receive(), "the live lease is not stolen")
+					Expect(wa.l.Context().Err()).NotTo(HaveOccurred(), "the leader kept renewing")
+
+					stopA() // the leader stops renewing and does not release: a crash
+					<-wa.l.Done()
+					Eventually(bwins, "10s").Should(Receive(&wb), "the expired lease is taken")
+					Expect(wb.l.Term().Number).To(Equal(wa.l.Term().Number + 1))
+					Expect(wb.l.Resign(ctx)).To(Succeed())
+				},
+				Entry("one hour ahead", time.Hour),
+				Entry("one hour behind", -time.Hour),
+			)
+
+			It("cancels a cut-off leader's term before any contender acquires", func(ctx SpecContext) {
+				cfg := fastConfig(newElection("cut"))
+				var leaderLease *leader.Lease
+				var cut, heal func()
+				if dialect == database.SQLite {
+					// SQLite has no network: hold the database's write lock instead.
+					leaderLease = openLease()
+					locker := openPool(tdb.Config)
+					var tx *gorm.DB
+					cut = func() {
+						tx = locker.Begin()
+						Expect(tx.Error).NotTo(HaveOccurred())
+						Expect(tx.Exec(`UPDATE leader_leases SET transitions = transitions WHERE name = ?`, cfg.Name).Error).To(Succeed())
+					}
+					heal = func() { Expect(tx.Rollback().Error).To(Succeed()) }
+				} else {
+					proxy, err := faultproxy.Start(tdb.Addr)
+					Expect(err).NotTo(HaveOccurred())
+					DeferCleanup(proxy.Close)
+					via, err := tdb.ConfigVia(proxy.Addr())
+					Expect(err).NotTo(HaveOccurred())
+					leaderLease, err = leader.NewLease(openPool(via))
+					Expect(err).NotTo(HaveOccurred())
+					cut, heal = proxy.Pause, proxy.Resume
+				}
+				a := newElector(leaderLease, cfg)
+				b := newElector(openLease(), cfg)
+				var wa, wb won
+				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+				var cancelledAt time.Time
+				watched := make(chan struct{})
+				go func() {
+					defer close(watched)
+					<-wa.l.Context().Done()
+					cancelledAt = time.Now()
+				}()
+				bwins := campaign(ctx, b)
+
+				cut()
+				Eventually(watched, "10s").Should(BeClosed())
+				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrDeadlinePassed))
+				heal()
+				Eventually(bwins, "15s").Should(Receive(&wb))
+				Expect(cancelledAt.Before(wb.at)).To(BeTrue(), "term cancelled at %v, successor acquired at %v", cancelledAt, wb.at)
+				Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+				Eventually(wa.l.Done(), "15s").Should(BeClosed())
+				Expect(wb.l.Resign(ctx)).To(Succeed())
+				Expect(wa.l.Resign(ctx)).To(Succeed())
+			})
+
+			It("ends a campaign with the context's cause", func(ctx SpecContext) {
+				cfg := fastConfig(newElection("cancel"))
+				l := openLease()
+				_, err := l.TryAcquire(ctx, cfg.Name, "someone-else", time.Hour)
+				Expect(err).NotTo(HaveOccurred())
+				cctx, cancel := context.WithCancelCause(ctx)
+				done := make(chan error, 1)
+				go func() { _, err := newElector(openLease(), cfg).Campaign(cctx); done <- err }()
+				stop := errors.New("shutting down")
+				cancel(stop)
+				Eventually(done, "10s").Should(Receive(MatchError(stop)))
+			})
+		})
+	}
+})
