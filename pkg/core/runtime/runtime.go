@@ -48,10 +48,11 @@ type Runtime struct {
 	stopCtx    context.Context
 	stopCancel context.CancelCauseFunc
 
-	mu         sync.Mutex
-	started    bool
-	launched   bool
-	others     *group
+	mu           sync.Mutex
+	started      bool
+	launched     bool
+	others       *group
+	othersCancel context.CancelFunc
 	runnerDone chan struct{}
 }
 
@@ -124,7 +125,10 @@ func (r *Runtime) Start(ctx context.Context) error {
 	if r.stopCtx.Err() != nil {
 		return ErrStopped
 	}
-	r.others = startGroup(r.stopCtx, r.restarters(false))
+	// The non-leader components outlive the election: Stop cancels them only
+	// after the runner has released the lease.
+	othersCtx, cancel := context.WithCancel(context.Background())
+	r.others, r.othersCancel = startGroup(othersCtx, r.restarters(false)), cancel
 	go r.runLeader()
 	r.launched = true
 	return nil
@@ -148,6 +152,7 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("stop runtime: wait for the leader runner: %w", ctx.Err())
 	}
+	r.othersCancel()
 	if err := r.others.waitCtx(ctx); err != nil {
 		return fmt.Errorf("stop runtime: wait for components: %w", err)
 	}
