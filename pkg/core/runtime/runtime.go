@@ -53,7 +53,7 @@ type Runtime struct {
 	launched     bool
 	others       *group
 	othersCancel context.CancelFunc
-	runnerDone chan struct{}
+	runnerDone   chan struct{}
 }
 
 // New returns a runtime of components under elector. It does no I/O; Start
