@@ -1,0 +1,67 @@
+package store
+
+import "gorm.io/gorm"
+
+// Operations reported to a TxHook.
+const (
+	OpAdd    = "add"
+	OpUpdate = "update"
+	OpDelete = "delete"
+)
+
+// TxHook is called inside a GORM write transaction, after the fence and
+// after the statement that wrote r, once per resource added, updated or
+// deleted (op is OpAdd, OpUpdate or OpDelete). An error rolls the whole
+// transaction back and is returned by the write. It exists for audit and
+// for tests that need a database-ordered write log; production code
+// normally leaves it unset.
+type TxHook func(tx *gorm.DB, op string, r Resource) error
+
+// Option configures a store.
+type Option func(*options)
+
+// Defaults and bounds of the options.
+const (
+	// DefaultBatchSize is how many rows one batched statement of Replace
+	// carries: 500 rows of 8 columns is 4000 bind variables, far below
+	// SQLite's 32766 and PostgreSQL's 65535.
+	DefaultBatchSize = 500
+	// MaxBatchSize keeps a batch under SQLite's bind variable limit.
+	MaxBatchSize = 4000
+	// DefaultEventBuffer is how many undelivered events one subscription
+	// holds before it is ended (see Subscribe).
+	DefaultEventBuffer = 4096
+	// maxBatchBytes bounds the payload of one batched statement, well under
+	// MySQL's default max_allowed_packet.
+	maxBatchBytes = 4 << 20
+)
+
+type options struct {
+	txHook      TxHook
+	batchSize   int
+	eventBuffer int
+}
+
+func buildOptions(opts []Option) options {
+	o := options{batchSize: DefaultBatchSize, eventBuffer: DefaultEventBuffer}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	o.batchSize = min(max(o.batchSize, 1), MaxBatchSize)
+	o.eventBuffer = max(o.eventBuffer, 1)
+	return o
+}
+
+// WithTxHook sets a hook called inside every GORM write transaction (see
+// TxHook). The memory backend has no transaction and ignores it.
+func WithTxHook(h TxHook) Option { return func(o *options) { o.txHook = h } }
+
+// WithBatchSize sets the rows per batched statement of Replace, clamped to
+// 1..MaxBatchSize.
+func WithBatchSize(n int) Option { return func(o *options) { o.batchSize = n } }
+
+// WithEventBuffer sets how many undelivered events a subscription holds
+// (at least 1).
+func WithEventBuffer(n int) Option { return func(o *options) { o.eventBuffer = n } }

@@ -1,0 +1,315 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// sqlConformance registers the specs of the shared (GORM) backend: table
+// creation, fencing against the lease, and the race with an acquisition.
+func sqlConformance(b *backend) {
+	var (
+		ctx  context.Context
+		kind string
+	)
+	BeforeEach(func() {
+		ctx = store.Unfenced(context.Background())
+		kind = unique("kind")
+	})
+
+	It("creates its table idempotently, from several replicas at once", func(sctx SpecContext) {
+		Expect(b.db.WithContext(sctx).Exec(`DROP TABLE resources`).Error).To(Succeed())
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			db, err := b.tdb.Open(sctx)
+			Expect(err).NotTo(HaveOccurred())
+			DeferCleanup(func() { Expect(database.Close(db)).To(Succeed()) })
+			s, err := store.NewGORM(db)
+			Expect(err).NotTo(HaveOccurred())
+			wg.Go(func() { errs[i] = s.Migrate(sctx) })
+		}
+		wg.Wait()
+		Expect(errors.Join(errs...)).NotTo(HaveOccurred())
+		Expect(b.store.(*store.GORM).Migrate(sctx)).To(Succeed())
+		_, err := b.store.Upsert(ctx, res(kind, "a", nil, `{}`))
+		Expect(err).NotTo(HaveOccurred())
+	}, NodeTimeout(time.Minute))
+
+	It("keeps keys apart that some collations would equate, and orders them by bytes", func() {
+		keys := []string{"A", "a", "b", "Z", "é", "e", "a-b", "a b", "ä", "日本"}
+		for _, k := range keys {
+			_, err := b.store.Upsert(ctx, res(kind, k, nil, `{}`))
+			Expect(err).NotTo(HaveOccurred(), k)
+		}
+		var got []string
+		for _, r := range listAll(ctx, b.store, kind, store.ListOptions{Limit: 3}) {
+			got = append(got, r.Key)
+		}
+		Expect(got).To(Equal(sortedCopy(keys)))
+	})
+
+	It("rolls back the whole write when the transaction hook fails", func(sctx SpecContext) {
+		boom := errors.New("boom")
+		s, err := store.NewGORM(b.db, store.WithTxHook(func(_ *gorm.DB, op string, r store.Resource) error {
+			if r.Key == "c" {
+				return boom
+			}
+			return nil
+		}))
+		Expect(err).NotTo(HaveOccurred())
+		_, err = s.Replace(ctx, kind, []store.Resource{res(kind, "a", nil, `1`), res(kind, "b", nil, `2`)})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = s.Replace(ctx, kind, []store.Resource{res(kind, "a", nil, `9`), res(kind, "c", nil, `3`)})
+		Expect(err).To(MatchError(boom))
+		all := listAll(ctx, s, kind, store.ListOptions{})
+		Expect(contentOf(all...)).To(Equal([]content{{kind, "a", nil, `1`}, {kind, "b", nil, `2`}}))
+	})
+
+	Describe("fenced writes", func() {
+		var (
+			election string
+			termA    leader.Term
+			ctxA     context.Context
+		)
+		acquire := func(ctx context.Context, holder string, ttl time.Duration) leader.Term {
+			GinkgoHelper()
+			var rec leader.Record
+			Eventually(func() error {
+				var err error
+				rec, err = b.lease.TryAcquire(ctx, election, holder, ttl)
+				return err
+			}).WithTimeout(30 * time.Second).WithPolling(10 * time.Millisecond).Should(Succeed())
+			return rec.TermOf()
+		}
+		BeforeEach(func(sctx SpecContext) {
+			election = unique("election")
+			termA = acquire(sctx, "holder-a", time.Hour)
+			ctxA = leader.WithTerm(context.Background(), termA)
+			_, err := b.store.Replace(ctxA, kind, []store.Resource{res(kind, "a", nil, `1`), res(kind, "b", nil, `2`)})
+			Expect(err).NotTo(HaveOccurred())
+		})
+
+		expectFencedAndUnchanged := func(ctx context.Context) {
+			GinkgoHelper()
+			before := listAll(ctx, b.store, kind, store.ListOptions{})
+			_, err := b.store.Upsert(ctxA, res(kind, "a", nil, `"late"`))
+			Expect(err).To(MatchError(store.ErrFenced))
+			Expect(errors.Is(err, leader.ErrFenced)).To(BeTrue())
+			_, err = b.store.Upsert(ctxA, res(kind, "new", nil, `"late"`))
+			Expect(err).To(MatchError(store.ErrFenced))
+			Expect(b.store.Delete(ctxA, kind, "b")).To(MatchError(store.ErrFenced))
+			_, err = b.store.Replace(ctxA, kind, nil)
+			Expect(err).To(MatchError(store.ErrFenced))
+			Expect(listAll(ctx, b.store, kind, store.ListOptions{})).To(Equal(before))
+		}
+
+		It("writes while the term is the live lease", func() {
+			Expect(b.store.Delete(ctxA, kind, "b")).To(Succeed())
+			all := listAll(ctx, b.store, kind, store.ListOptions{})
+			Expect(all).To(HaveLen(1))
+			Expect(all[0].Term).To(Equal(termA.Number))
+		})
+
+		It("fails an old term with ErrFenced once another holder acquired, changing nothing", func(sctx SpecContext) {
+			_, err := b.lease.ForceRelease(sctx, election)
+			Expect(err).NotTo(HaveOccurred())
+			termB := acquire(sctx, "holder-b", time.Hour)
+			Expect(termB.Number).To(Equal(termA.Number + 1))
+			expectFencedAndUnchanged(sctx)
+
+			out, err := b.store.Upsert(leader.WithTerm(sctx, termB), res(kind, "a", nil, `"b"`))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(out.Term).To(Equal(termB.Number))
+		})
+
+		It("fails a term whose lease expired by the database clock, before and after a successor", func(sctx SpecContext) {
+			election = unique("election")
+			termA = acquire(sctx, "holder-a", 200*time.Millisecond)
+			ctxA = leader.WithTerm(context.Background(), termA)
+			Eventually(func() error {
+				_, err := b.store.Upsert(ctxA, res(kind, "probe", nil, `{}`))
+				return err
+			}).WithTimeout(30 * time.Second).WithPolling(20 * time.Millisecond).Should(MatchError(store.ErrFenced))
+			expectFencedAndUnchanged(sctx)
+			acquire(sctx, "holder-b", time.Hour)
+			expectFencedAndUnchanged(sctx)
+		})
+
+		It("fails a term whose holder released it", func(sctx SpecContext) {
+			_, err := b.lease.Release(sctx, termA)
+			Expect(err).NotTo(HaveOccurred())
+			expectFencedAndUnchanged(sctx)
+		})
+
+		It("fails a term of an election that does not exist", func() {
+			ctxA = leader.WithTerm(context.Background(), leader.Term{Election: unique("nowhere"), Holder: "x", Number: 1})
+			expectFencedAndUnchanged(context.Background())
+		})
+	})
+
+	It("never lands a write of term T after term T+1 was acquired", func(sctx SpecContext) {
+		Expect(b.db.WithContext(sctx).Exec(writeLogDDL[b.dialect]).Error).To(Succeed())
+		logged, err := store.NewGORM(b.db, store.WithTxHook(func(tx *gorm.DB, op string, r store.Resource) error {
+			return tx.Exec(`INSERT INTO write_log (kind, res_key, term) VALUES (?, ?, ?)`, r.Kind, r.Key, r.Term).Error
+		}))
+		Expect(err).NotTo(HaveOccurred())
+
+		const rounds = 30
+		for round := range rounds {
+			raceRound(sctx, b, logged, round)
+		}
+	}, NodeTimeout(5*time.Minute))
+}
+
+var writeLogDDL = map[string]string{
+	database.SQLite:   `CREATE TABLE IF NOT EXISTS write_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, res_key TEXT NOT NULL, term BIGINT NOT NULL)`,
+	database.MySQL:    `CREATE TABLE IF NOT EXISTS write_log (seq BIGINT AUTO_INCREMENT PRIMARY KEY, kind VARCHAR(128) NOT NULL, res_key VARCHAR(512) NOT NULL, term BIGINT NOT NULL)`,
+	database.Postgres: `CREATE TABLE IF NOT EXISTS write_log (seq BIGSERIAL PRIMARY KEY, kind VARCHAR(128) NOT NULL, res_key VARCHAR(512) NOT NULL, term BIGINT NOT NULL)`,
+}
+
+type logEntry struct {
+	Seq    int64
+	ResKey string
+	Term   int64
+}
+
+// raceRound: holder A writes continuously with term T while holder B takes
+// the lease (force-release, or on some rounds expiry) and records a marker
+// in the write log once its acquire returned. Every write of T must be
+// logged before the marker, every acknowledged write of T must be stored
+// and every fenced one absent.
+func raceRound(sctx SpecContext, b *backend, s *store.GORM, round int) {
+	GinkgoHelper()
+	kind, election := unique("race"), unique("election")
+	expire := round%5 == 4
+	ttl := time.Hour
+	if expire {
+		ttl = 150 * time.Millisecond
+	}
+	recA, err := b.lease.TryAcquire(sctx, election, "holder-a", ttl)
+	Expect(err).NotTo(HaveOccurred())
+	ctxA := leader.WithTerm(context.Background(), recA.TermOf())
+
+	var (
+		mu       sync.Mutex
+		acked    []string
+		fenced   []string
+		failures []error
+		nAcked   atomic.Int64
+		nFenced  atomic.Int64
+	)
+	writerCtx, stop := context.WithCancel(ctxA)
+	var wg sync.WaitGroup
+	// SQLite's busy handler polls with sleeps rather than queueing, so a
+	// writer in this process that re-takes the write lock the moment it
+	// lets go starves every other connection (the acquirer) for the whole
+	// busy timeout. On SQLite the writer leaves a short gap after each
+	// write; MySQL and PostgreSQL queue lock waiters and get no gap.
+	var gap <-chan time.Time
+	if b.dialect == database.SQLite {
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		gap = t.C
+	}
+	wg.Go(func() {
+		for i := 0; writerCtx.Err() == nil; i++ {
+			if gap != nil {
+				select {
+				case <-gap:
+				case <-writerCtx.Done():
+					return
+				}
+			}
+			key := fmt.Sprintf("w%06d", i)
+			_, err := s.Upsert(writerCtx, res(kind, key, nil, `{}`))
+			mu.Lock()
+			switch {
+			case err == nil:
+				acked = append(acked, key)
+				nAcked.Add(1)
+			case errors.Is(err, store.ErrFenced):
+				fenced = append(fenced, key)
+				nFenced.Add(1)
+			case writerCtx.Err() != nil:
+				// stopped mid-write: its outcome is unknown, so it is not counted
+			default:
+				failures = append(failures, err)
+			}
+			mu.Unlock()
+		}
+	})
+	defer func() { stop(); wg.Wait() }()
+
+	if !expire {
+		Eventually(nAcked.Load).WithTimeout(30 * time.Second).Should(BeNumerically(">=", 2))
+		Eventually(func() error {
+			_, err := b.lease.ForceRelease(sctx, election)
+			return err
+		}).WithTimeout(30 * time.Second).WithPolling(5 * time.Millisecond).Should(Succeed())
+	}
+	var recB leader.Record
+	Eventually(func() error {
+		recB, err = b.lease.TryAcquire(sctx, election, "holder-b", time.Hour)
+		return err
+	}).WithTimeout(30 * time.Second).WithPolling(5 * time.Millisecond).Should(Succeed())
+	Expect(recB.Term).To(Equal(recA.Term + 1))
+	Expect(b.db.WithContext(sctx).Exec(`INSERT INTO write_log (kind, res_key, term) VALUES (?, ?, ?)`, kind, "acquired", recB.Term).Error).To(Succeed())
+	_, err = s.Upsert(leader.WithTerm(sctx, recB.TermOf()), res(kind, "by-b", nil, `{}`))
+	Expect(err).NotTo(HaveOccurred())
+
+	Eventually(nFenced.Load).WithTimeout(30*time.Second).Should(BeNumerically(">=", 3), "the old holder keeps trying after the takeover")
+	stop()
+	wg.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	Expect(failures).To(BeEmpty())
+
+	var entries []logEntry
+	Expect(b.db.WithContext(sctx).Raw(`SELECT seq, res_key, term FROM write_log WHERE kind = ? ORDER BY seq`, kind).Scan(&entries).Error).To(Succeed())
+	marker := int64(-1)
+	var lastT int64
+	loggedT := map[string]bool{}
+	for _, e := range entries {
+		switch {
+		case e.ResKey == "acquired":
+			marker = e.Seq
+		case e.Term == recA.Term:
+			lastT = max(lastT, e.Seq)
+			loggedT[e.ResKey] = true
+		case e.Term == recB.Term:
+			Expect(marker).To(BeNumerically(">", 0), "round %d: a write of term %d logged before the acquire marker", round, recB.Term)
+		default:
+			Fail(fmt.Sprintf("round %d: unexpected term %d in the write log", round, e.Term))
+		}
+	}
+	Expect(marker).To(BeNumerically(">", 0))
+	Expect(lastT).To(BeNumerically("<", marker), "round %d: a write of term %d committed after term %d was acquired", round, recA.Term, recB.Term)
+
+	stored := map[string]int64{}
+	for _, r := range listAll(context.Background(), s, kind, store.ListOptions{}) {
+		stored[r.Key] = r.Term
+	}
+	for _, k := range acked {
+		Expect(stored).To(HaveKeyWithValue(k, recA.Term), "round %d: acknowledged write %s", round, k)
+		Expect(loggedT).To(HaveKey(k))
+	}
+	for _, k := range fenced {
+		Expect(stored).NotTo(HaveKey(k), "round %d: fenced write %s landed", round, k)
+		Expect(loggedT).NotTo(HaveKey(k))
+	}
+	Expect(stored).To(HaveLen(len(acked)+1), "round %d: only acknowledged writes and B's write are stored", round)
+}
