@@ -1,0 +1,143 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// ErrWatchEnded: a source closed its change channel while the term was live.
+var ErrWatchEnded = errors.New("source watch ended")
+
+// Loop mirrors one source into the store for one term. The zero Resync
+// turns periodic relisting off. A Loop holds no state between runs.
+type Loop struct {
+	// Name names the loop in logs and errors ("discovery", "engine").
+	Name string
+	// Open opens the term's source.
+	Open func(ctx context.Context) (Source, error)
+	// View makes the term's view (a fresh one per Run).
+	View func() View
+	// Store receives the writes, fenced by the Term carried by Run's ctx.
+	Store store.ResourceStore
+	// Resync is the period of the full relist; 0 disables it.
+	Resync time.Duration
+	Log    logr.Logger
+}
+
+// Run mirrors the source until ctx is cancelled; see the package doc for
+// what it returns.
+func (l *Loop) Run(ctx context.Context) (err error) {
+	if l.Open == nil || l.View == nil || l.Store == nil {
+		return fmt.Errorf("%s: sync loop needs Open, View and Store", l.Name)
+	}
+	if l.Resync < 0 {
+		return fmt.Errorf("%s: resync period %s must not be negative", l.Name, l.Resync)
+	}
+	src, err := l.Open(ctx)
+	if err != nil {
+		return l.end(ctx, fmt.Errorf("%s: open source: %w", l.Name, err))
+	}
+	defer func() {
+		if serr := src.Stop(); serr != nil && err == nil && ctx.Err() == nil {
+			err = fmt.Errorf("%s: stop source: %w", l.Name, serr)
+		}
+	}()
+
+	changes, err := src.Watch(ctx)
+	if err != nil {
+		return l.end(ctx, fmt.Errorf("%s: watch: %w", l.Name, err))
+	}
+	view := l.View()
+	if err := l.relist(ctx, src, view, true); err != nil {
+		return l.end(ctx, err)
+	}
+
+	var resync <-chan time.Time
+	if l.Resync > 0 {
+		t := time.NewTicker(l.Resync)
+		defer t.Stop()
+		resync = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-changes:
+			if !ok {
+				cause := src.Stop()
+				if cause == nil {
+					cause = ErrWatchEnded
+				}
+				return l.end(ctx, fmt.Errorf("%s: %w", l.Name, cause))
+			}
+			for _, sc := range view.Apply(c) {
+				if err := l.write(ctx, sc); err != nil {
+					return l.end(ctx, err)
+				}
+			}
+		case <-resync:
+			if err := l.relist(ctx, src, view, false); err != nil {
+				return l.end(ctx, err)
+			}
+		}
+	}
+}
+
+// end turns an error into Run's result: a cancelled term is a clean stop
+// whatever failed on the way out.
+func (l *Loop) end(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	if errors.Is(err, store.ErrFenced) {
+		l.Log.Info("term is over: the store refused a write", "loop", l.Name, "error", err.Error())
+	}
+	return err
+}
+
+// relist lists the source and replaces every kind of the view with it.
+func (l *Loop) relist(ctx context.Context, src Source, view View, first bool) error {
+	items, err := src.List(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: list: %w", l.Name, err)
+	}
+	byKind, err := view.Reset(items)
+	if err != nil {
+		return fmt.Errorf("%s: list: %w", l.Name, err)
+	}
+	for _, kind := range view.Kinds() {
+		res, err := l.Store.Replace(ctx, kind, byKind[kind])
+		if err != nil {
+			return fmt.Errorf("%s: replace %s: %w", l.Name, kind, err)
+		}
+		if first || res != (store.ReplaceResult{}) {
+			l.Log.Info("listed", "loop", l.Name, "kind", kind, "items", len(byKind[kind]),
+				"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "resync", !first)
+		}
+	}
+	return nil
+}
+
+// write applies one store change with the term context.
+func (l *Loop) write(ctx context.Context, c Change) error {
+	r := c.Resource
+	switch c.Type {
+	case store.Upserted:
+		if _, err := l.Store.Upsert(ctx, r); err != nil {
+			return fmt.Errorf("%s: upsert %s %q: %w", l.Name, r.Kind, r.Key, err)
+		}
+	case store.Deleted:
+		if err := l.Store.Delete(ctx, r.Kind, r.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s: delete %s %q: %w", l.Name, r.Kind, r.Key, err)
+		}
+	default:
+		return fmt.Errorf("%s: change of %s %q has unknown type %q", l.Name, r.Kind, r.Key, c.Type)
+	}
+	return nil
+}

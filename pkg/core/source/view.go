@@ -1,0 +1,48 @@
+package source
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// View turns what a source reports into the resources the store keeps. The
+// loop calls it from its own goroutine only.
+type View interface {
+	// Kinds lists the kinds the view writes; every Replace covers them all,
+	// so a kind with no items is emptied in the store.
+	Kinds() []string
+	// Reset forgets everything and returns, per kind, the resources the
+	// store must hold for the source's full state items.
+	Reset(items []store.Resource) (map[string][]store.Resource, error)
+	// Apply folds in one source change and returns the store changes it
+	// causes, possibly none.
+	Apply(c Change) []Change
+}
+
+// Identity is the View that stores what the source reports, for sources
+// whose items are already of the stored kinds.
+func Identity(kinds ...string) View { return identity(slices.Clone(kinds)) }
+
+type identity []string
+
+func (v identity) Kinds() []string { return v }
+
+func (v identity) Reset(items []store.Resource) (map[string][]store.Resource, error) {
+	out := make(map[string][]store.Resource, len(v))
+	for _, r := range items {
+		if !slices.Contains(v, r.Kind) {
+			return nil, fmt.Errorf("source reported kind %q, want one of %v", r.Kind, []string(v))
+		}
+		out[r.Kind] = append(out[r.Kind], r)
+	}
+	return out, nil
+}
+
+func (v identity) Apply(c Change) []Change {
+	if !slices.Contains(v, c.Resource.Kind) {
+		return nil
+	}
+	return []Change{c}
+}
