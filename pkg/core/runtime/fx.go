@@ -91,9 +91,14 @@ func AsComponent(constructor any) any {
 	return fx.Annotate(constructor, fx.As(new(Component)), fx.ResultTags(`group:"`+ComponentGroup+`"`))
 }
 
-// FxLogger sends fx's own event log through log.
+// FxLogger sends fx's own event log through log: its routine events
+// (provided, invoked, hook executed) at V(4), so that they show only when
+// asked for, and its failures as errors.
 func FxLogger(log logr.Logger) fx.Option {
 	return fx.WithLogger(func() fxevent.Logger {
-		return &fxevent.SlogLogger{Logger: slog.New(logr.ToSlogHandler(log.WithName("fx")))}
+		l := &fxevent.SlogLogger{Logger: slog.New(logr.ToSlogHandler(log.WithName("fx")))}
+		l.UseLogLevel(slog.LevelDebug)
+		l.UseErrorLevel(slog.LevelError)
+		return l
 	})
 }

@@ -16,8 +16,9 @@ import (
 func (r *Runtime) runLeader() {
 	defer close(r.runnerDone)
 	reason := "started"
+	var ended leader.Term // the last term, for the log lines after it
 	for {
-		r.transition(RoleCandidate, leader.Term{}, reason)
+		r.transition(RoleCandidate, leader.Term{}, reason, ended)
 		ls, release, err := r.campaign()
 		if err != nil {
 			if r.stopCtx.Err() != nil {
@@ -30,6 +31,7 @@ func (r *Runtime) runLeader() {
 			reason = "campaign failed"
 			continue
 		}
+		ended = ls.Term()
 		cause := r.lead(ls)
 		if r.stopCtx.Err() != nil {
 			r.resign(ls)
@@ -37,12 +39,12 @@ func (r *Runtime) runLeader() {
 			break
 		}
 		release()
-		if !r.reset(ls.Term()) {
+		if !r.reset(ended) {
 			break
 		}
 		reason = cause.Error()
 	}
-	r.transition(RoleStopped, leader.Term{}, "runtime stopped")
+	r.transition(RoleStopped, leader.Term{}, "runtime stopped", ended)
 }
 
 // campaign runs one Campaign that Stop interrupts while it is running, but
@@ -71,7 +73,7 @@ func (r *Runtime) lead(ls Leadership) error {
 	term := ls.Term()
 	ctx, cancel := context.WithCancelCause(leader.WithTerm(ls.Context(), term))
 	defer cancel(nil)
-	r.transition(RoleLeading, term, "elected")
+	r.transition(RoleLeading, term, "elected", term)
 	g := startGroup(ctx, r.restarters(true))
 
 	var cause error
@@ -81,7 +83,7 @@ func (r *Runtime) lead(ls Leadership) error {
 	case <-r.stopCtx.Done():
 		cause = ErrShutdown
 	}
-	r.transition(RoleDraining, term, cause.Error())
+	r.transition(RoleDraining, term, cause.Error(), term)
 	cancel(cause)
 	r.drain(g, term)
 	if r.stopCtx.Err() == nil {
@@ -149,12 +151,13 @@ func (r *Runtime) sleep(d time.Duration) bool {
 	}
 }
 
-// transition records and logs one state change.
-func (r *Runtime) transition(to Role, term leader.Term, reason string) {
+// transition records and logs one state change. logTerm is the term the
+// line is about: the current one, or the one that just ended.
+func (r *Runtime) transition(to Role, term leader.Term, reason string, logTerm leader.Term) {
 	ch := r.book.setRole(to, term, reason)
 	kv := []any{"from", ch.From, "to", ch.To, "reason", reason}
-	if !term.IsZero() {
-		kv = append(kv, "holder", term.Holder, "term", term.Number)
+	if !logTerm.IsZero() {
+		kv = append(kv, "holder", logTerm.Holder, "term", logTerm.Number)
 	}
 	r.log.Info("leader runner: "+string(to), kv...)
 }
