@@ -1,0 +1,181 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// LeaseReader is what the API reads of the election.
+type LeaseReader interface {
+	// Leader reads the lease from the database.
+	Leader(ctx context.Context) (leader.Record, error)
+	// Observed is the lease as last seen, without a query.
+	Observed() leader.Record
+	// Identity is this replica's holder name.
+	Identity() string
+}
+
+// API serves the HTTP endpoints of one replica (see the package doc). The
+// functions are its view of the replica; tests give it fakes.
+type API struct {
+	// Status is the runtime's snapshot.
+	Status func() runtime.Status
+	// Started reports whether the runtime's Start returned successfully.
+	Started func() bool
+	// LastRenewal is the local instant of the last confirmed renew of this
+	// replica's latest term (ok false before its first term).
+	LastRenewal func() (time.Time, bool)
+	Lease       LeaseReader
+	// Store serves the resource reads.
+	Store store.ResourceStore
+	// Registry is exposed on /metrics.
+	Registry *prometheus.Registry
+	// LeaseDuration is how long a leader may go without confirming its lease
+	// before /healthz fails.
+	LeaseDuration time.Duration
+	// Replica is the supervisor's index of this replica, -1 if none.
+	Replica int
+	// Now is the local clock; nil means time.Now.
+	Now func() time.Time
+	Log logr.Logger
+}
+
+// MaxListLimit bounds ?limit= of a resource list.
+const MaxListLimit = 1000
+
+// Handler routes the endpoints.
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", get(a.healthz))
+	mux.Handle("/readyz", get(a.readyz))
+	mux.Handle("/metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{ErrorLog: nil}))
+	mux.Handle("/api/v1/leader", get(a.leader))
+	mux.Handle("/api/v1/status", get(a.status))
+	mux.Handle("/api/v1/resources/{kind}", get(a.listResources))
+	mux.Handle("/api/v1/resources/{kind}/{key...}", get(a.getResource))
+	mux.Handle("/", get(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
+	}))
+	return mux
+}
+
+func (a *API) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// get accepts GET and HEAD only.
+func get(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed: use GET", r.Method))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// ErrorBody is every error response.
+type ErrorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorBody{Code: code, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// storeError maps a store error to its status code.
+func storeError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		writeError(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// LeaderInfo is the body of /api/v1/leader: the lease and this replica.
+type LeaderInfo struct {
+	Election string `json:"election"`
+	// Holder leads while Held; empty when the lease is free.
+	Holder string `json:"holder"`
+	Term   int64  `json:"term"`
+	// Since is when the term began and Expires when the lease expires,
+	// both by the database's clock.
+	Since   time.Time `json:"since,omitzero"`
+	Expires time.Time `json:"expires,omitzero"`
+	Held    bool      `json:"held"`
+	// DatabaseNow is the database's clock when the lease was read.
+	DatabaseNow time.Time `json:"databaseNow,omitzero"`
+	// Stale is true when the database could not be read: the lease is the
+	// one this replica last saw, and Error says why.
+	Stale bool      `json:"stale,omitempty"`
+	Error string    `json:"error,omitempty"`
+	Self  SelfInfo  `json:"self"`
+}
+
+// SelfInfo is this replica in a LeaderInfo.
+type SelfInfo struct {
+	Identity string       `json:"identity"`
+	Role     runtime.Role `json:"role"`
+	// Leading is true while this replica runs the leader components.
+	Leading bool `json:"leading"`
+	// Term is this replica's own term while it leads or drains.
+	Term      int64     `json:"term,omitempty"`
+	RoleSince time.Time `json:"roleSince"`
+	Replica   int       `json:"replica"`
+	PID       int       `json:"pid"`
+}
+
+func (a *API) leader(w http.ResponseWriter, r *http.Request) {
+	st := a.Status()
+	info := LeaderInfo{Self: SelfInfo{
+		Identity: a.Lease.Identity(), Role: st.Role, Leading: st.Role == runtime.RoleLeading,
+		Term: st.Term.Number, RoleSince: st.Since, Replica: a.Replica, PID: os.Getpid(),
+	}}
+	rec, err := a.Lease.Leader(r.Context())
+	if err != nil {
+		rec = a.Lease.Observed()
+		info.Stale, info.Error = true, err.Error()
+	}
+	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
+	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
+	if !info.Held {
+		info.Holder = ""
+	}
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (a *API) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.Status())
+}

@@ -1,0 +1,232 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+)
+
+// ErrNoDatabase: the leader commands found no SQLite file to read.
+var ErrNoDatabase = errors.New("no database")
+
+func (c CLI) leaderCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "leader",
+		Short: "Inspect or clear the leader lease in Admin's database",
+	}
+	cmd.AddCommand(c.leaderStatusCommand(), c.leaderReleaseCommand())
+	return cmd
+}
+
+// LeaseStatus is the output of `leader status -o json`.
+type LeaseStatus struct {
+	Election string `json:"election"`
+	Database string `json:"database"`
+	// State is "held", "expired", "free" or "none" (no lease row yet).
+	State       string    `json:"state"`
+	Holder      string    `json:"holder,omitempty"`
+	Term        int64     `json:"term"`
+	AcquiredAt  time.Time `json:"acquiredAt,omitzero"`
+	RenewedAt   time.Time `json:"renewedAt,omitzero"`
+	ExpiresAt   time.Time `json:"expiresAt,omitzero"`
+	Remaining   Duration  `json:"remaining"`
+	Transitions int64     `json:"transitions"`
+	// DatabaseNow is the database's clock when the row was read.
+	DatabaseNow time.Time `json:"databaseNow,omitzero"`
+}
+
+func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
+	st := LeaseStatus{
+		Election: cfg.Election.Name, Database: cfg.Database.String(), Holder: rec.Holder, Term: rec.Term,
+		AcquiredAt: rec.AcquiredAt, RenewedAt: rec.RenewedAt, ExpiresAt: rec.ExpiresAt,
+		Remaining: Duration(rec.Remaining()), Transitions: rec.Transitions, DatabaseNow: rec.Now,
+	}
+	switch {
+	case !exists || (rec.Term == 0 && rec.Holder == ""):
+		st.State = "none"
+	case rec.Held():
+		st.State = "held"
+	case rec.Holder != "":
+		st.State = "expired"
+	default:
+		st.State = "free"
+	}
+	return st
+}
+
+func (c CLI) leaderStatusCommand() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show who holds the leader lease, its term and when it expires",
+		Args:  cobra.NoArgs,
+	}
+	flags := BindFlags(cmd.Flags(), scopeAll)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if output != "text" && output != "json" {
+			return fmt.Errorf("--output %q: must be text or json", output)
+		}
+		cfg, err := flags.Load(c.lookupEnv)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout(cmd.Context(), cfg)
+		defer cancel()
+		var st LeaseStatus
+		err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
+			rec := leader.Record{Election: cfg.Election.Name}
+			if exists {
+				var err error
+				if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
+					return err
+				}
+			}
+			st = leaseStatus(cfg, rec, exists)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if output == "json" {
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		return printLeaseStatus(cmd.OutOrStdout(), st)
+	}
+	return cmd
+}
+
+func printLeaseStatus(w io.Writer, st LeaseStatus) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	row("election", st.Election)
+	row("database", st.Database)
+	row("state", st.State)
+	if st.State != "none" {
+		row("holder", orDash(st.Holder))
+		row("term", fmt.Sprint(st.Term))
+		row("acquired", stamp(st.AcquiredAt))
+		row("renewed", stamp(st.RenewedAt))
+		expires := stamp(st.ExpiresAt)
+		if st.State == "held" {
+			expires += fmt.Sprintf(" (in %v)", st.Remaining.D().Round(time.Millisecond))
+		}
+		row("expires", expires)
+		row("transitions", fmt.Sprint(st.Transitions))
+	}
+	return tw.Flush()
+}
+
+func (c CLI) leaderReleaseCommand() *cobra.Command {
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "release --force",
+		Short: "Free the leader lease whoever holds it",
+		Long: `Free the leader lease whoever holds it, so that a replica takes it within
+one retry period. The old holder, if it still runs, stops leading at its next
+renew, and its fenced writes fail from now on. Requires --force.`,
+		Args: cobra.NoArgs,
+	}
+	flags := BindFlags(cmd.Flags(), scopeAll)
+	cmd.Flags().BoolVar(&force, "force", false, "really free the lease")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if !force {
+			return errors.New("leader release frees the lease whoever holds it: re-run with --force to do it")
+		}
+		cfg, err := flags.Load(c.lookupEnv)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := withTimeout(cmd.Context(), cfg)
+		defer cancel()
+		return withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
+			out := cmd.OutOrStdout()
+			if !exists {
+				_, err := fmt.Fprintf(out, "no lease %q in %s: nothing to release\n", cfg.Election.Name, cfg.Database)
+				return err
+			}
+			before, err := lease.ForceRelease(ctx, cfg.Election.Name)
+			if err != nil {
+				return err
+			}
+			switch {
+			case before.Held():
+				_, err = fmt.Fprintf(out, "released lease %q held by %s (term %d); a replica takes it within one retry period\n",
+					cfg.Election.Name, before.Holder, before.Term)
+			case before.Holder != "":
+				_, err = fmt.Fprintf(out, "released lease %q: it had expired (last holder %s, term %d)\n",
+					cfg.Election.Name, before.Holder, before.Term)
+			default:
+				_, err = fmt.Fprintf(out, "lease %q was already free (term %d)\n", cfg.Election.Name, before.Term)
+			}
+			return err
+		})
+	}
+	return cmd
+}
+
+// withLease opens the configured database and runs fn on its lease;
+// exists is false when no replica ever created the lease table. It refuses
+// to create an SQLite file that does not exist.
+func withLease(ctx context.Context, cfg Config, fn func(lease *leader.Lease, exists bool) error) error {
+	if cfg.Database.Driver == database.SQLite {
+		if _, err := os.Stat(sqliteFile(cfg.Database.DSN)); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%w: %s does not exist: no replica has used it (start one with `dubbo-admin run`)", ErrNoDatabase, cfg.Database)
+		}
+	}
+	db, err := database.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer database.Close(db)
+	lease, err := leader.NewLease(db)
+	if err != nil {
+		return err
+	}
+	return fn(lease, hasLeaseTable(ctx, db))
+}
+
+func hasLeaseTable(ctx context.Context, db *gorm.DB) bool {
+	return db.WithContext(ctx).Migrator().HasTable("leader_leases")
+}
+
+// sqliteFile is the file of an SQLite DSN (a path or a file: URI).
+func sqliteFile(dsn string) string {
+	s := dsn
+	if len(s) > 5 && s[:5] == "file:" {
+		s = s[5:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] == '?' {
+			return s[:i]
+		}
+	}
+	return s
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

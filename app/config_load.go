@@ -1,0 +1,118 @@
+package app
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// Flags are the configuration flags bound to one command's flag set. Load
+// reads the configuration in increasing precedence: defaults, the YAML file
+// (--config or ADMIN_CONFIG), ADMIN_* environment variables, flags.
+type Flags struct {
+	fs     *pflag.FlagSet
+	config string
+	values map[string]*flagValue // by flag name
+}
+
+// BindFlags registers --config and the flags of the fields in scope
+// ("all": the database and election name, for the leader commands; "run":
+// everything).
+func BindFlags(fs *pflag.FlagSet, scope string) *Flags {
+	f := &Flags{fs: fs, values: map[string]*flagValue{}}
+	fs.StringVar(&f.config, "config", "", "YAML config file (env "+ConfigEnv+")")
+	def := Default()
+	for i := range fields {
+		fd := &fields[i]
+		if scope != scopeRun && fd.scope != scopeAll {
+			continue
+		}
+		v := &flagValue{f: fd, text: fd.get(def)}
+		f.values[fd.flag] = v
+		usage := fd.usage
+		if fd.key != "" {
+			usage += " (env " + fd.env + ", key " + fd.key + ")"
+		}
+		fs.Var(v, fd.flag, usage)
+		if fd.hidden {
+			_ = fs.MarkHidden(fd.flag)
+		}
+	}
+	return f
+}
+
+// Load returns the validated configuration. lookupEnv is os.LookupEnv
+// outside tests.
+func (f *Flags) Load(lookupEnv func(string) (string, bool)) (Config, error) {
+	cfg := Default()
+	path := f.config
+	if path == "" {
+		path, _ = lookupEnv(ConfigEnv)
+	}
+	if path != "" {
+		if err := loadFile(path, &cfg); err != nil {
+			return Config{}, err
+		}
+	}
+	for i := range fields {
+		fd := &fields[i]
+		v, ok := lookupEnv(fd.env)
+		if !ok {
+			continue
+		}
+		if err := fd.set(&cfg, v); err != nil {
+			return Config{}, fmt.Errorf("%w: environment %s: %w", ErrInvalidConfig, fd.env, err)
+		}
+	}
+	for name, v := range f.values {
+		if !f.fs.Changed(name) {
+			continue
+		}
+		if err := v.f.set(&cfg, v.text); err != nil {
+			return Config{}, fmt.Errorf("%w: flag --%s: %w", ErrInvalidConfig, name, err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// loadFile merges the YAML file at path into cfg; unknown keys are errors.
+func loadFile(path string, cfg *Config) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: config file: %w", ErrInvalidConfig, err)
+	}
+	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+		return fmt.Errorf("%w: config file %s: %w", ErrInvalidConfig, path, err)
+	}
+	return nil
+}
+
+// flagValue is a pflag.Value that checks its text with the field's parser
+// at parse time and leaves applying it to Load.
+type flagValue struct {
+	f    *field
+	text string
+}
+
+func (v *flagValue) String() string {
+	if v == nil || v.f == nil {
+		return ""
+	}
+	return v.text
+}
+
+func (v *flagValue) Set(s string) error {
+	scratch := Default()
+	if err := v.f.set(&scratch, s); err != nil {
+		return err
+	}
+	v.text = s
+	return nil
+}
+
+func (v *flagValue) Type() string { return v.f.kind }
