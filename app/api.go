@@ -139,9 +139,9 @@ type LeaderInfo struct {
 	DatabaseNow time.Time `json:"databaseNow,omitzero"`
 	// Stale is true when the database could not be read: the lease is the
 	// one this replica last saw, and Error says why.
-	Stale bool      `json:"stale,omitempty"`
-	Error string    `json:"error,omitempty"`
-	Self  SelfInfo  `json:"self"`
+	Stale bool     `json:"stale,omitempty"`
+	Error string   `json:"error,omitempty"`
+	Self  SelfInfo `json:"self"`
 }
 
 // SelfInfo is this replica in a LeaderInfo.

@@ -1,0 +1,49 @@
+package app
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// supervise runs `run --replicas N`: N replica processes of this binary
+// with the same flags and environment.
+func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
+	exe, err := c.executable()
+	if err != nil {
+		return fmt.Errorf("find this binary to start the replicas: %w", err)
+	}
+	var args []string
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name != "replicas" && f.Name != replicaIndexFlag {
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	sigs, stopSignals := c.signals()
+	defer stopSignals()
+	out := cmd.OutOrStdout()
+	sup := &Supervisor{
+		Executable: exe,
+		Args:       append([]string{"run"}, args...),
+		Env:        os.Environ(),
+		Replicas:   cfg.Replicas,
+		Address:    cfg.ReplicaHTTPAddress,
+		Out:        out,
+		ChildOut:   cmd.ErrOrStderr(),
+		ChildErr:   cmd.ErrOrStderr(),
+		Poll:       min(max(cfg.Election.RetryPeriod.D()/2, 50*time.Millisecond), 500*time.Millisecond),
+		// A replica's own stop is bounded by stopTimeout; past it (and a
+		// margin for its start-up), it is killed.
+		StopTimeout: stopTimeout(cfg) + 5*time.Second,
+		Log:         log.WithName("supervisor"),
+	}
+	fmt.Fprintf(out, "dubbo-admin %s: %d replicas sharing %s (election %q, lease %v)\n",
+		Version, cfg.Replicas, cfg.Database, cfg.Election.Name, cfg.Election.LeaseDuration)
+	fmt.Fprintf(out, "each replica serves /api/v1/leader /api/v1/status /healthz /readyz /metrics /api/v1/resources/{kind}[/{key}]\n")
+	fmt.Fprintf(out, "kill -9 the leader's pid to watch another replica take over; Ctrl-C stops them all\n")
+	return sup.Run(cmd.Context(), sigs)
+}
