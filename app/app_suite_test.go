@@ -1,0 +1,15 @@
+package app_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/apache/dubbo-admin/internal/testenv"
+)
+
+func TestApp(t *testing.T) {
+	RegisterFailHandler(Fail)
+	testenv.RunSpecs(t, "app")
+}
