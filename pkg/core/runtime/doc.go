@@ -42,7 +42,8 @@
 // component runs on its own goroutine with the term context, a child of the
 // Leadership's context that carries the Term (leader.TermFrom); a component
 // whose Start fails is started again after a capped exponential backoff
-// inside the term. Draining: the runner cancels the term context and waits
+// inside the term (non-leader components are restarted the same way, for
+// the runtime's life). Draining: the runner cancels the term context and waits
 // for every leader component to return, bounded by DrainTimeout; past it
 // the fail-stop hook runs (by default: one log line, exit status 3), since a
 // component that ignores cancellation would otherwise run beside the next

@@ -7,6 +7,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"gorm.io/gorm"
+
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
@@ -32,6 +34,7 @@ var _ = It("uses test timings that pass leader.Config.Validate", func() {
 // replica is one runtime on its own connection pool, as one process would be.
 type replica struct {
 	id    string
+	db    *gorm.DB
 	rt    *runtime.Runtime
 	le    *runtime.LeaseElector
 	probe *probe
@@ -66,7 +69,7 @@ func leaseSpecs(dialect string) {
 		defer cancel()
 		gdb, err := db.Open(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { Expect(database.Close(gdb)).To(Succeed()) })
+		DeferCleanup(func() { _ = database.Close(gdb) })
 		le, err := runtime.NewLeaseElector(gdb, fastConfig(), leader.WithIdentity(id), leader.WithLogger(GinkgoLogr.WithValues("replica", id)))
 		Expect(err).NotTo(HaveOccurred())
 		p := newProbe("probe", rec, shared)
@@ -79,7 +82,7 @@ func leaseSpecs(dialect string) {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rt.Start(ctx)).To(Succeed())
 		DeferCleanup(stop, rt)
-		return &replica{id: id, rt: rt, le: le, probe: p}
+		return &replica{id: id, db: gdb, rt: rt, le: le, probe: p}
 	}
 
 	leaders := func(rs ...*replica) func() []string {
@@ -118,6 +121,25 @@ func leaseSpecs(dialect string) {
 		for _, r := range rs {
 			Expect(r.probe.overlap.Load()).To(BeFalse())
 		}
+	})
+
+	It("never runs leader components on two replicas when the leader loses its database", func() {
+		rs := []*replica{newReplica("r0"), newReplica("r1"), newReplica("r2")}
+		Eventually(leaders(rs...), eventually).Should(HaveLen(1))
+		var cut *replica
+		for _, r := range rs {
+			if r.leading() {
+				cut = r
+			}
+		}
+		Expect(database.Close(cut.db)).To(Succeed())
+
+		Eventually(func() runtime.Role { return cut.rt.Status().Role }, eventually).Should(Equal(runtime.RoleCandidate))
+		Eventually(leaders(rs...), eventually).Should(HaveLen(1))
+		Expect(leaders(rs...)()).NotTo(ContainElement(cut.id))
+		Consistently(func() int32 { return shared.cur.Load() }, consistently).Should(Equal(int32(1)))
+		Expect(shared.max.Load()).To(Equal(int32(1)))
+		Expect(cut.probe.overlap.Load()).To(BeFalse())
 	})
 
 	It("releases the lease on graceful stop so that a follower takes over", func() {
