@@ -1,0 +1,15 @@
+package kubernetes_test
+
+import (
+	"testing"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/apache/dubbo-admin/internal/testenv"
+)
+
+func TestKubernetes(t *testing.T) {
+	RegisterFailHandler(Fail)
+	testenv.RunSpecs(t, "Engine on Kubernetes")
+}
