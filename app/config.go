@@ -42,6 +42,9 @@ type Config struct {
 	Election ElectionConfig  `json:"election"`
 	Runtime  RuntimeConfig   `json:"runtime"`
 	Log      LogConfig       `json:"log"`
+	// Heartbeat runs the example component of examples/component/heartbeat
+	// (see app/heartbeat.go).
+	Heartbeat HeartbeatConfig `json:"heartbeat"`
 	// Replicas is how many replica processes `run` starts on this machine.
 	Replicas int `json:"replicas"`
 	// ReplicaIndex is set by the supervisor on the replicas it starts
@@ -101,6 +104,13 @@ type RuntimeConfig struct {
 	// DrainTimeout bounds how long leader components may take to return
 	// when a term ends; past it the replica exits (fail-stop).
 	DrainTimeout Duration `json:"drainTimeout"`
+}
+
+// HeartbeatConfig turns the example heartbeat component on.
+type HeartbeatConfig struct {
+	// Interval between two fenced Heartbeat writes of the leader; 0 (the
+	// default) leaves the component out.
+	Interval Duration `json:"interval"`
 }
 
 // LogConfig picks the log output.
@@ -172,6 +182,9 @@ func (c Config) Validate() error {
 	}
 	if c.Runtime.DrainTimeout <= 0 {
 		return fmt.Errorf("%w: runtime.drainTimeout is %v: must be positive", ErrInvalidConfig, c.Runtime.DrainTimeout)
+	}
+	if c.Heartbeat.Interval < 0 {
+		return fmt.Errorf("%w: heartbeat.interval is %v: must not be negative", ErrInvalidConfig, c.Heartbeat.Interval)
 	}
 	switch c.Log.Format {
 	case LogConsole, LogJSON:

@@ -59,6 +59,7 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 			newAPI,
 			newReplicaServer,
 		),
+		heartbeatComponent(cfg),
 		fx.Invoke(wireLifecycle),
 		fx.Populate(&r.rt, &r.server),
 	)
