@@ -1,3 +1,113 @@
 // Package store keeps Admin's resources: the contract (ResourceStore), a
 // memory backend for a single replica and a GORM backend shared by replicas.
+//
+// # Resources
+//
+// A Resource is a kind, a key, labels, a JSON spec, a resource version, the
+// term that wrote it and the time it was written. Kind, key and spec are
+// chosen by the caller; the store sets the rest on every write:
+// ResourceVersion counts the writes of that (kind, key) since it was
+// created (1 on creation), Term is the leader term of the write (0 for an
+// unfenced one), UpdatedAt is the writer's local clock at millisecond
+// resolution. UpdatedAt is informational only: nothing compares it across
+// replicas, so wall-clock skew does not matter.
+//
+// Inputs are checked before anything is written; a bad one fails with an
+// error wrapping ErrInvalid that names the field and the rule (see the Max
+// constants): kind and key are non-empty valid UTF-8 without control
+// characters or surrounding white space; the spec is a JSON value and is
+// stored compacted; labels are bounded in number and size.
+//
+// # Operations
+//
+//   - Get, List: reads, no term needed. List returns a kind in key order
+//     (byte order on every backend), keeping the resources that carry every
+//     selector label, in pages of ListOptions.Limit with an opaque continue
+//     token (the page's last key, base64). Pages are not a snapshot: a
+//     resource written between two pages may or may not show up.
+//   - Upsert, Delete: one resource, one transaction. Delete of a missing
+//     resource is ErrNotFound.
+//   - Replace(kind, items): makes kind hold exactly items in one
+//     transaction and reports how many were added, updated and deleted.
+//     Items equal to what is stored (same labels and compacted spec) are
+//     not written and keep their version.
+//   - Subscribe: the changes this replica commits, in commit order, as
+//     events. Changes written by other replicas are not delivered: readers
+//     that need them read the shared rows. A subscription's channel is
+//     closed when its ctx ends, when it falls DefaultEventBuffer events
+//     behind (WithEventBuffer) or on Reset; a closed channel while ctx is
+//     live means "re-list and subscribe again". Events share memory between
+//     subscribers: treat them as read-only.
+//   - Reset: drops what this replica built during its term: it ends every
+//     subscription and discards their undelivered events. It never deletes
+//     shared rows; the next leader's Replace reconciles them. The GORM
+//     backend keeps no other per-term state (no cache to go stale):
+//     Replace reads what it compares inside its own transaction.
+//
+// # Write permission and fencing
+//
+// Every write needs a permission carried by its context:
+//
+//   - a leader.Term (leader.WithTerm; the term context of a leader
+//     component carries one): the write is fenced;
+//   - Unfenced(ctx): an explicit opt-in for tools, tests and single-replica
+//     setups; the write carries term 0;
+//   - neither: the write fails with ErrNoTerm and changes nothing.
+//
+// On the GORM backend a fenced write is one transaction whose first
+// statement is leader.Fence: it reads the lease row under a shared lock
+// (FOR SHARE, LOCK IN SHARE MODE; SQLite transactions are BEGIN IMMEDIATE
+// and hold the database's write lock) and checks that it still names the
+// term's holder and number and has not expired by the database clock.
+// Otherwise the write fails with ErrFenced (which is leader.ErrFenced) and
+// the transaction rolls back: nothing of it is committed.
+//
+// The guarantee: no write of term T commits after term T+1 was acquired.
+// An acquisition takes the lease row under an exclusive lock, so it waits
+// for every transaction that passed the fence to commit or roll back, and
+// every fence that runs after it sees the new term. A leader paused for any
+// length of time (GC, SIGSTOP, a partition) after it last checked its
+// context therefore cannot land a single write after its successor began.
+// What it does not guarantee: writes of an unfenced context are not
+// ordered against terms at all, and a term that is still the live lease
+// may write however late its own components are.
+//
+// The memory backend has no lease: a Term-carrying context is accepted and
+// its number stamped on the resources, unchecked. Memory is for one replica
+// only; Shared reports false so that the application refuses to start
+// several replicas on it.
+//
+// # The GORM backend
+//
+// Table resources lives in the same database as leader_leases (see
+// gorm_sql.go for the columns). Migrate creates it with hand-written
+// CREATE TABLE IF NOT EXISTS per dialect, safe to run from several replicas
+// at once (PostgreSQL takes an advisory lock first); GORM's AutoMigrate is
+// not used because concurrent runs race. Keys use a byte-order collation on
+// every dialect (BINARY, utf8mb4_bin, COLLATE "C").
+//
+// Labels are stored as a JSON text column, and label selection is done in
+// Go on a kind-scoped scan in key order: it is correct and identical on all
+// three dialects, with no JSON functions and no second table to keep in
+// step, at the cost of reading a kind's rows to select among them (Admin's
+// kinds hold thousands of resources, not millions).
+//
+// Replace reads the kind's (key, version, digest) under row locks (FOR
+// UPDATE; SQLite already holds the write lock), where digest is a SHA-256
+// of the stored labels and spec, and then writes only the differences in
+// batched statements: deletes, inserts, and updates as multi-row upserts,
+// each of at most the batch size (DefaultBatchSize rows, or
+// DefaultSQLiteBatchSize on SQLite; WithBatchSize) and about 4 MiB, which
+// keeps every statement far below the bind variable limits (SQLite 32766,
+// PostgreSQL 65535) and MySQL's max_allowed_packet.
+//
+// Writes of one GORM store are serialised inside the process (one write
+// transaction at a time per replica), which is what gives subscribers
+// commit order. WithTxHook runs a function inside every write transaction,
+// after the fence; tests use it to keep a database-ordered write log.
+//
+// On SQLite, waiting for the write lock is a sleep-and-retry busy handler,
+// not a queue: a process that writes without pause can keep other
+// connections (another replica's lease statements) waiting up to the busy
+// timeout.
 package store

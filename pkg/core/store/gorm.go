@@ -39,6 +39,9 @@ func NewGORM(db *gorm.DB, opts ...Option) (*GORM, error) {
 		return nil, err
 	}
 	o := buildOptions(opts)
+	if o.batchSize == 0 {
+		o.batchSize = d.batchSize
+	}
 	return &GORM{db: db, d: d, opts: o, notify: newNotifier(o.eventBuffer), writing: make(chan struct{}, 1)}, nil
 }
 

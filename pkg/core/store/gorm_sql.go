@@ -36,6 +36,8 @@ type sqlDialect struct {
 	forUpdate string
 	// upsertTail turns a multi-row INSERT into an update of existing rows.
 	upsertTail string
+	// batchSize is the default rows per batched statement.
+	batchSize int
 }
 
 var sqlDialects = map[string]sqlDialect{
@@ -53,6 +55,7 @@ var sqlDialects = map[string]sqlDialect{
 	PRIMARY KEY (kind, res_key)
 )`,
 		upsertTail: onConflictTail,
+		batchSize:  DefaultSQLiteBatchSize,
 	},
 	"mysql": {
 		name: "mysql",
@@ -71,6 +74,7 @@ var sqlDialects = map[string]sqlDialect{
 		forUpdate: ` FOR UPDATE`,
 		upsertTail: ` ON DUPLICATE KEY UPDATE labels = VALUES(labels), spec = VALUES(spec), digest = VALUES(digest),` +
 			` resource_version = VALUES(resource_version), term = VALUES(term), updated_at = VALUES(updated_at)`,
+		batchSize: DefaultBatchSize,
 	},
 	"postgres": {
 		name: "postgres",
@@ -89,6 +93,7 @@ var sqlDialects = map[string]sqlDialect{
 		migrateLock: `SELECT pg_advisory_xact_lock(7305733521649071969)`,
 		forUpdate:   ` FOR UPDATE`,
 		upsertTail:  onConflictTail,
+		batchSize:   DefaultBatchSize,
 	},
 }
 
