@@ -203,12 +203,12 @@ func raceRound(sctx SpecContext, b *backend, s *store.GORM, round int) {
 	ctxA := leader.WithTerm(context.Background(), recA.TermOf())
 
 	var (
-		mu       sync.Mutex
-		acked  []string
-		fenced []string
-		failed = map[string]error{}
-		nAcked   atomic.Int64
-		nFenced  atomic.Int64
+		mu      sync.Mutex
+		acked   []string
+		fenced  []string
+		failed  = map[string]error{}
+		nAcked  atomic.Int64
+		nFenced atomic.Int64
 	)
 	writerCtx, stop := context.WithCancel(ctxA)
 	var wg sync.WaitGroup
