@@ -96,7 +96,7 @@ var _ = Describe("Discovery on file://", func() {
 
 	It("mirrors instance files into applications, instances and services, and follows edits", func() {
 		write("shop-order.yaml", orderV1)
-		term := sourcetest.StartTerm(ctx, d.Start)
+		term := startTerm(d.Start)
 
 		Eventually(keys(discovery.KindApplication)).Should(Equal([]string{"shop-order"}))
 		Eventually(specs(discovery.KindInstance)).Should(Equal(map[string]any{
@@ -147,7 +147,7 @@ var _ = Describe("Discovery on file://", func() {
 		write("shop-user.json", userV1)
 		write("broken.yaml", "application: broken\ninstances: [{ip: 10.0.9.9, port: nope}]\n")
 		write("notes.txt", "not an instance file")
-		term := sourcetest.StartTerm(ctx, d.Start)
+		term := startTerm(d.Start)
 		Eventually(keys(discovery.KindApplication)).Should(Equal([]string{"shop-user"}))
 
 		write("broken.yaml", "application: broken\ninstances: [{ip: 10.0.9.9, port: 1}]\n")
@@ -160,7 +160,7 @@ var _ = Describe("Discovery on file://", func() {
 
 	It("lists again after losing and regaining leadership, picking up what changed in between", func() {
 		write("shop-order.yaml", orderV1)
-		first := sourcetest.StartTerm(ctx, d.Start)
+		first := startTerm(d.Start)
 		Eventually(keys(discovery.KindInstance)).Should(Equal([]string{"shop-order/10.0.2.11:20880"}))
 		Expect(first.Stop()).To(Succeed())
 		Expect(goleak.Find(leaks)).To(Succeed())
@@ -171,7 +171,7 @@ var _ = Describe("Discovery on file://", func() {
 		Consistently(keys(discovery.KindInstance)).WithTimeout(200 * time.Millisecond).
 			Should(Equal([]string{"shop-order/10.0.2.11:20880"}))
 
-		second := sourcetest.StartTerm(ctx, d.Start)
+		second := startTerm(d.Start)
 		Eventually(keys(discovery.KindInstance)).Should(Equal([]string{"shop-order/10.0.2.12:20881", "shop-user/10.0.3.11:20880"}))
 		Eventually(keys(discovery.KindService)).Should(Equal([]string{"org.example.OrderService:1.0.0", "org.example.UserService:1.0.0"}))
 

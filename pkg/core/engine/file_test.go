@@ -65,7 +65,7 @@ var _ = Describe("Engine on file://", func() {
   - {name: order-0, namespace: shop, node: n1, podIP: 10.0.0.1, phase: Running, ready: true, application: shop-order, labels: {app: shop-order}}
   - {name: order-1, namespace: shop, phase: Pending, ready: false, application: shop-order}
 `)
-		term := sourcetest.StartTerm(ctx, e.Start)
+		term := startTerm(e.Start)
 		Eventually(specs).Should(Equal(map[string]any{
 			"shop/order-0": map[string]any{"name": "order-0", "namespace": "shop", "node": "n1", "podIP": "10.0.0.1",
 				"phase": "Running", "ready": true, "application": "shop-order", "labels": map[string]any{"app": "shop-order"}},
@@ -92,7 +92,7 @@ var _ = Describe("Engine on file://", func() {
 
 	It("lists again after losing and regaining leadership", func() {
 		write("a.yaml", "instances: [{name: a, namespace: ns}]\n")
-		first := sourcetest.StartTerm(ctx, e.Start)
+		first := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"ns/a"}))
 		Expect(first.Stop()).To(Succeed())
 		Expect(goleak.Find(leaks)).To(Succeed())
@@ -100,7 +100,7 @@ var _ = Describe("Engine on file://", func() {
 		Expect(os.Remove(filepath.Join(dir, "a.yaml"))).To(Succeed())
 		write("b.yaml", "instances: [{name: b, namespace: ns}]\n")
 
-		second := sourcetest.StartTerm(ctx, e.Start)
+		second := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"ns/b"}))
 		write("b.yaml", "instances: [{name: b, namespace: ns}, {name: c, namespace: ns}]\n")
 		Eventually(keys).Should(Equal([]string{"ns/b", "ns/c"}))

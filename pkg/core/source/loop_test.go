@@ -150,7 +150,7 @@ var _ = Describe("Loop", func() {
 		src.set(thing("a", "1"), false)
 		src.set(thing("b", "1"), false)
 
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		Eventually(values).Should(Equal(map[string]any{"a": "1", "b": "1"}))
 
 		src.set(thing("a", "2"), true)
@@ -164,7 +164,7 @@ var _ = Describe("Loop", func() {
 
 	It("stamps its writes with the term it was started with", func() {
 		src.set(thing("a", "1"), false)
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		Eventually(values).Should(HaveKey("a"))
 		src.set(thing("b", "1"), true)
 		Eventually(values).Should(HaveKey("b"))
@@ -178,7 +178,7 @@ var _ = Describe("Loop", func() {
 
 	It("relists on the resync period, catching what the watch missed", func() {
 		loop.Resync = 20 * time.Millisecond
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		Eventually(values).Should(BeEmpty())
 		src.set(thing("missed", "1"), false)
 		Eventually(values).Should(Equal(map[string]any{"missed": "1"}))
@@ -189,7 +189,7 @@ var _ = Describe("Loop", func() {
 
 	It("lists anew on every term and picks up what changed in between", func() {
 		src.set(thing("a", "1"), false)
-		first := sourcetest.StartTerm(ctx, loop.Run)
+		first := startTerm(loop.Run)
 		Eventually(values).Should(Equal(map[string]any{"a": "1"}))
 		Expect(first.Stop()).To(Succeed())
 
@@ -199,7 +199,7 @@ var _ = Describe("Loop", func() {
 		_, err := st.Upsert(store.Unfenced(ctx), thing("ghost", "x"))
 		Expect(err).NotTo(HaveOccurred())
 
-		second := sourcetest.StartTerm(ctx, loop.Run)
+		second := startTerm(loop.Run)
 		Eventually(values).Should(Equal(map[string]any{"a": "2", "b": "1"}))
 		Expect(second.Stop()).To(Succeed())
 		Expect(src.opened.Load()).To(BeEquivalentTo(2))
@@ -207,7 +207,7 @@ var _ = Describe("Loop", func() {
 	})
 
 	It("stops and returns ErrFenced when the store refuses a write", func() {
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		src.set(thing("a", "1"), true)
 		Eventually(values).Should(HaveKey("a"))
 
@@ -220,7 +220,7 @@ var _ = Describe("Loop", func() {
 	})
 
 	It("fails with the source's error when the watch ends while leading", func() {
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		Eventually(src.opened.Load).Should(BeEquivalentTo(1))
 		broken := errors.New("connection reset")
 		src.fail(broken)
@@ -230,7 +230,7 @@ var _ = Describe("Loop", func() {
 
 	It("refuses a source reporting a kind its view does not write", func() {
 		src.set(store.Resource{Kind: "Other", Key: "x", Spec: []byte(`{}`)}, false)
-		term := sourcetest.StartTerm(ctx, loop.Run)
+		term := startTerm(loop.Run)
 		Eventually(term.Done()).Should(BeClosed())
 		Expect(term.Err()).To(MatchError(ContainSubstring(`kind "Other"`)))
 	})

@@ -93,7 +93,7 @@ var _ = Describe("Engine on kubernetes (fake clientset, real informers)", func()
 
 	It("mirrors the pods of the chosen namespaces and follows their changes", func() {
 		e := newEngine(kubernetes.Config{Namespaces: []string{"shop"}})
-		term := sourcetest.StartTerm(ctx, e.Start)
+		term := startTerm(e.Start)
 
 		Eventually(keys).Should(Equal([]string{"shop/order-0", "shop/user-0"}))
 		Expect(spec("shop/order-0")()).To(Equal(map[string]any{
@@ -117,7 +117,7 @@ var _ = Describe("Engine on kubernetes (fake clientset, real informers)", func()
 
 	It("watches every namespace when none is chosen", func() {
 		e := newEngine(kubernetes.Config{})
-		term := sourcetest.StartTerm(ctx, e.Start)
+		term := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"ops/prometheus-0", "shop/order-0", "shop/user-0"}))
 		create(pod("ops", "grafana-0", "node-1", "10.0.9.2", true, nil))
 		Eventually(keys).Should(ContainElement("ops/grafana-0"))
@@ -126,7 +126,7 @@ var _ = Describe("Engine on kubernetes (fake clientset, real informers)", func()
 
 	It("watches several namespaces", func() {
 		e := newEngine(kubernetes.Config{Namespaces: []string{"ops", "shop", "ops"}})
-		term := sourcetest.StartTerm(ctx, e.Start)
+		term := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"ops/prometheus-0", "shop/order-0", "shop/user-0"}))
 		remove("ops", "prometheus-0")
 		Eventually(keys).Should(Equal([]string{"shop/order-0", "shop/user-0"}))
@@ -135,7 +135,7 @@ var _ = Describe("Engine on kubernetes (fake clientset, real informers)", func()
 
 	It("restarts the list-watch after losing and regaining leadership", func() {
 		e := newEngine(kubernetes.Config{Namespaces: []string{"shop"}})
-		first := sourcetest.StartTerm(ctx, e.Start)
+		first := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"shop/order-0", "shop/user-0"}))
 		Expect(first.Stop()).To(Succeed())
 		Expect(goleak.Find(leaks)).To(Succeed())
@@ -146,7 +146,7 @@ var _ = Describe("Engine on kubernetes (fake clientset, real informers)", func()
 		update(pod("shop", "user-0", "node-5", "10.0.0.5", true, nil))
 		Expect(keys()).To(Equal([]string{"shop/order-0", "shop/user-0"}))
 
-		second := sourcetest.StartTerm(ctx, e.Start)
+		second := startTerm(e.Start)
 		Eventually(keys).Should(Equal([]string{"shop/order-2", "shop/user-0"}))
 		Eventually(spec("shop/user-0")).Should(HaveKeyWithValue("node", "node-5"))
 

@@ -1,0 +1,31 @@
+// Package zookeeper is Discovery's ZooKeeper source: Dubbo's registry layout
+// read through github.com/go-zookeeper/zk, the only package that links it.
+//
+// Layout (Dubbo 2 and 3):
+//
+//	/dubbo/<interface>/providers/<url-encoded provider URL>   interface level
+//	/dubbo/<interface>/consumers/<url-encoded consumer URL>
+//	/services/<application>/<instance id>                      application level,
+//	                                                           data: Curator ServiceInstance JSON
+//
+// Each node becomes one discovery.Registration keyed by its path; the
+// Discovery view derives applications, instances and services from them.
+// A node that does not parse is logged once per term and skipped, never
+// fatal.
+//
+// Watching: ZooKeeper watches fire once, so every watched node (the two
+// roots, each interface and category, each application, each instance's
+// data) is re-read and re-watched when its watch fires, and the children are
+// diffed against what was last reported. A missing root is watched for its
+// creation. One goroutine owns that state; each pending watch has a small
+// forwarding goroutine, and all of them end with the term.
+//
+// Sessions: a reconnect within the session keeps the watches (the client
+// re-sends them). When the session expires, the server has dropped every
+// watch and ephemeral node: once the client holds a new session the source
+// walks the whole tree again and reports the difference. A request that
+// fails on a broken connection schedules the same walk. The connection is
+// opened per term and closed when the term ends.
+//
+// URL: zookeeper://host:port[,host:port...][?sessionTimeout=10s]
+package zookeeper

@@ -1,0 +1,343 @@
+package zookeeper
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+
+	"github.com/apache/dubbo-admin/pkg/core/discovery"
+	"github.com/apache/dubbo-admin/pkg/core/source"
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// fired is a watch event handed to the watcher by a forwarder.
+type fired struct {
+	gen  int
+	path string
+	ev   zk.Event
+}
+
+// watcher owns the watches of one term. Only run's goroutine touches its
+// fields, except the forwarders' channel.
+type watcher struct {
+	r     *registry
+	out   chan<- source.Change
+	fired chan fired
+
+	// gen counts full walks; a watch set in an earlier walk is ignored.
+	gen int
+	// watching holds the paths with a pending watch of this generation.
+	watching map[string]bool
+	// known holds the registrations last reported, by node path.
+	known map[string]store.Resource
+	// rewalk is set when watches may be lost (expired session, failed
+	// request): the tree is walked again once a session is held.
+	rewalk bool
+	// waitSession holds a rewalk after a failed request until the client
+	// reports a session state change, so a broken connection is not
+	// hammered.
+	waitSession bool
+	// silent is set during the first walk, which records the baseline the
+	// later changes are diffed against without reporting it (List does).
+	silent bool
+}
+
+// errStopping: the term is over; run returns without an error.
+var errStopping = errors.New("stopping")
+
+func newWatcher(r *registry, out chan<- source.Change) *watcher {
+	return &watcher{r: r, out: out, fired: make(chan fired), watching: map[string]bool{}, known: map[string]store.Resource{}}
+}
+
+// first waits (bounded) for a session and walks the tree once, silently,
+// setting every watch: from its return every change is reported.
+func (w *watcher) first(ctx context.Context, wait time.Duration) error {
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for w.r.conn.State() != zk.StateHasSession {
+		select {
+		case <-w.r.session:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout.C:
+			return fmt.Errorf("zookeeper source: no session within %s (state %s)", wait, w.r.conn.State())
+		}
+	}
+	w.silent = true
+	defer func() { w.silent = false }()
+	if err := w.walk(ctx); err != nil {
+		return err
+	}
+	if w.rewalk {
+		return errors.New("zookeeper source: connection lost during the first walk of the registry")
+	}
+	return nil
+}
+
+func (w *watcher) run(ctx context.Context) error {
+	for {
+		if w.rewalk && !w.waitSession && w.r.conn.State() == zk.StateHasSession {
+			if err := w.walk(ctx); err != nil {
+				return stopped(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.r.done:
+			return nil
+		case <-w.r.session:
+			w.waitSession = false
+			if w.r.expired.Swap(false) {
+				w.r.log.Info("session expired; walking the registry again once reconnected")
+				w.rewalk = true
+			}
+		case f := <-w.fired:
+			if f.gen != w.gen {
+				continue
+			}
+			delete(w.watching, f.path)
+			if f.ev.Type == zk.EventNotWatching {
+				w.rewalk = true
+				continue
+			}
+			if err := w.sync(ctx, f.path); err != nil {
+				return stopped(err)
+			}
+		}
+	}
+}
+
+func stopped(err error) error {
+	if errors.Is(err, errStopping) {
+		return nil
+	}
+	return err
+}
+
+// walk sets every watch anew and reports what changed since the last walk.
+func (w *watcher) walk(ctx context.Context) error {
+	w.gen++
+	w.watching = map[string]bool{}
+	w.rewalk = false
+	for _, root := range []string{InterfaceRoot, ApplicationRoot} {
+		if err := w.sync(ctx, root); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sync re-reads one node, sets its watch, reports the difference and
+// descends into children that are not watched yet.
+func (w *watcher) sync(ctx context.Context, p string) error {
+	if w.rewalk {
+		return nil // a walk will cover it
+	}
+	depth := strings.Count(p, "/")
+	root := "/" + strings.Split(p, "/")[1]
+	switch {
+	case root == ApplicationRoot && depth == 3:
+		return w.syncInstance(ctx, p)
+	case root == InterfaceRoot && depth == 3 && categories[path.Base(p)] == "":
+		return nil // configurators, routers: not registrations
+	}
+	names, err := w.childrenW(ctx, p, depth == 1)
+	if err != nil || names == nil {
+		return err
+	}
+	if err := w.dropMissing(ctx, p, names); err != nil {
+		return err
+	}
+	for _, name := range names {
+		child := path.Join(p, name)
+		switch {
+		case root == InterfaceRoot && depth == 3: // URL leaves
+			if res, ok := w.r.urlNode(p, name); ok {
+				if err := w.report(ctx, res); err != nil {
+					return err
+				}
+			}
+		case w.watching[child]:
+			// Its own watch reports its changes.
+		default:
+			if err := w.sync(ctx, child); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// childrenW lists p and watches it. A missing node has its registrations
+// dropped; a missing root is watched for its creation. nil names and a nil
+// error mean there is nothing to descend into.
+func (w *watcher) childrenW(ctx context.Context, p string, isRoot bool) ([]string, error) {
+	for {
+		names, _, ch, err := w.r.conn.ChildrenW(p)
+		switch {
+		case err == nil:
+			w.watch(p, ch)
+			if names == nil {
+				names = []string{}
+			}
+			return names, nil
+		case !errors.Is(err, zk.ErrNoNode):
+			return nil, w.failed(p, err)
+		}
+		if err := w.dropPrefix(ctx, p); err != nil {
+			return nil, err
+		}
+		if !isRoot {
+			return nil, nil // the parent's watch reports its return
+		}
+		exists, _, ch, err := w.r.conn.ExistsW(p)
+		if err != nil {
+			return nil, w.failed(p, err)
+		}
+		if !exists {
+			w.watch(p, ch)
+			return nil, nil
+		}
+		// Created in between: list it. The exists watch is left to the
+		// client (its channel is buffered), with no goroutine on it.
+	}
+}
+
+// syncInstance re-reads and watches the data of /services/<app>/<id>.
+func (w *watcher) syncInstance(ctx context.Context, p string) error {
+	data, _, ch, err := w.r.conn.GetW(p)
+	switch {
+	case err == nil:
+		w.watch(p, ch)
+		if res, ok := w.r.instanceNode(p, data); ok {
+			return w.report(ctx, res)
+		}
+		return w.forget(ctx, p)
+	case errors.Is(err, zk.ErrNoNode):
+		return w.forget(ctx, p)
+	default:
+		return w.failed(p, err)
+	}
+}
+
+// failed decides what a failed request means: the end of the term, a
+// broken connection (walk again once reconnected), or a node to skip.
+func (w *watcher) failed(p string, err error) error {
+	switch {
+	case errors.Is(err, zk.ErrClosing):
+		return errStopping
+	case errors.Is(err, zk.ErrConnectionClosed), errors.Is(err, zk.ErrSessionExpired),
+		errors.Is(err, zk.ErrNoServer), errors.Is(err, zk.ErrSessionMoved):
+		if !w.rewalk {
+			w.r.log.Info("registry request failed; walking again once reconnected", "path", p, "error", err.Error())
+		}
+		w.rewalk, w.waitSession = true, true
+		return nil
+	default:
+		w.r.log.Info("skipping registry node", "path", p, "error", err.Error())
+		return nil
+	}
+}
+
+// watch hands a one-shot watch to a forwarder goroutine.
+func (w *watcher) watch(p string, ch <-chan zk.Event) {
+	w.watching[p] = true
+	gen := w.gen
+	w.r.wg.Add(1)
+	go func() {
+		defer w.r.wg.Done()
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				return
+			}
+			select {
+			case w.fired <- fired{gen: gen, path: p, ev: ev}:
+			case <-w.r.done:
+			}
+		case <-w.r.done:
+		}
+	}()
+}
+
+// report sends res unless it is what was last reported for its path.
+func (w *watcher) report(ctx context.Context, res store.Resource) error {
+	if old, ok := w.known[res.Key]; ok && bytes.Equal(old.Spec, res.Spec) {
+		return nil
+	}
+	w.known[res.Key] = res
+	if w.silent {
+		return nil
+	}
+	return w.send(ctx, source.Upsert(res))
+}
+
+// forget reports the deletion of the registration at p, if any.
+func (w *watcher) forget(ctx context.Context, p string) error {
+	if _, ok := w.known[p]; !ok {
+		return nil
+	}
+	delete(w.known, p)
+	if w.silent {
+		return nil
+	}
+	return w.send(ctx, source.Delete(discovery.KindRegistration, p))
+}
+
+// dropPrefix forgets every registration at or under p.
+func (w *watcher) dropPrefix(ctx context.Context, p string) error {
+	for _, k := range w.sortedKnown() {
+		if k == p || strings.HasPrefix(k, p+"/") {
+			if err := w.forget(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// dropMissing forgets the registrations under p whose child of p is not
+// among names.
+func (w *watcher) dropMissing(ctx context.Context, p string, names []string) error {
+	for _, k := range w.sortedKnown() {
+		rest, ok := strings.CutPrefix(k, p+"/")
+		if !ok {
+			continue
+		}
+		child, _, _ := strings.Cut(rest, "/")
+		if !slices.Contains(names, child) {
+			if err := w.forget(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (w *watcher) sortedKnown() []string {
+	keys := make([]string, 0, len(w.known))
+	for k := range w.known {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func (w *watcher) send(ctx context.Context, c source.Change) error {
+	select {
+	case w.out <- c:
+		return nil
+	case <-ctx.Done():
+		return errStopping
+	case <-w.r.done:
+		return errStopping
+	}
+}
