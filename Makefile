@@ -17,7 +17,7 @@ run: build ## Start 3 replicas on the embedded defaults (SQLite under ./data, ex
 test: ## Quick profile: unit and conformance suites, race detector on.
 	./scripts/test.sh quick
 
-test-e2e: ## Everything, including the multi-process and fault-injection suites.
+test-e2e: ## The e2e-labelled specs only (multi-process and fault-injection suites); make test runs the rest.
 	./scripts/test.sh e2e
 
 bench: ## Benchmarks; writes BENCHMARKS.md.
