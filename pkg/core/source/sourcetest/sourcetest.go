@@ -23,11 +23,16 @@ type Term struct {
 }
 
 // StartTerm runs start on its own goroutine with a fresh term context (a
-// new leader.Term number each call), as the runtime does on winning.
+// new leader.Term number each call, for stores that do not check the lease),
+// as the runtime does on winning.
 func StartTerm(parent context.Context, start func(context.Context) error) *Term {
-	ctx, cancel := context.WithCancel(leader.WithTerm(parent, leader.Term{
-		Election: "sourcetest", Holder: "sourcetest", Number: terms.Add(1),
-	}))
+	return StartWithTerm(parent, leader.Term{Election: "sourcetest", Holder: "sourcetest", Number: terms.Add(1)}, start)
+}
+
+// StartWithTerm is StartTerm with a given term, e.g. one acquired from a
+// real lease so that a GORM store fences the writes.
+func StartWithTerm(parent context.Context, term leader.Term, start func(context.Context) error) *Term {
+	ctx, cancel := context.WithCancel(leader.WithTerm(parent, term))
 	t := &Term{cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
