@@ -97,6 +97,21 @@ var _ = Describe("Lease", func() {
 				Expect(l.Migrate(context.Background())).To(Succeed(), "migration is idempotent")
 			})
 
+			It("creates the table when several replicas migrate at once", func(ctx SpecContext) {
+				Expect(openLease().DB().Exec("DROP TABLE leader_leases").Error).To(Succeed())
+				leases := make([]*leader.Lease, 6)
+				for i := range leases {
+					leases[i] = openLease()
+				}
+				errs := make(chan error, len(leases))
+				for _, l := range leases {
+					go func() { errs <- l.Migrate(ctx) }()
+				}
+				for range leases {
+					Expect(<-errs).To(Succeed())
+				}
+			})
+
 			It("lets exactly one of 16 contenders win each of 50 rounds, with strictly increasing terms", func(ctx SpecContext) {
 				name := newElection("round")
 				leases := make([]*leader.Lease, 16)

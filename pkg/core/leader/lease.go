@@ -42,8 +42,19 @@ func (l *Lease) DB() *gorm.DB { return l.db }
 
 // Migrate creates table leader_leases if it does not exist. Several replicas
 // may run it at once.
+//
+// PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic: two concurrent
+// creators can both pass the existence check and one fails on the catalog's
+// unique index. A failed attempt is therefore retried: the retry finds the
+// table and does nothing.
 func (l *Lease) Migrate(ctx context.Context) error {
-	if err := l.db.WithContext(ctx).Exec(l.d.createTable).Error; err != nil {
+	var err error
+	for range 3 {
+		if err = l.db.WithContext(ctx).Exec(l.d.createTable).Error; err == nil || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("create table leader_leases on %s: %w", l.d.name, err)
 	}
 	return nil
