@@ -33,7 +33,7 @@
 //
 //	NotStarted --Start--> Candidate
 //	Candidate  --Campaign won--> Leading
-//	Leading    --term context ended (deadline, lease lost) / Stop--> Draining
+//	Leading    --term context ended (deadline, lease lost, write fenced) / Stop--> Draining
 //	Draining   --all returned, lost--> [reset store] --> Candidate
 //	Draining   --all returned, Stop--> [release lease] --> Stopped
 //	Candidate  --Stop--> Stopped

@@ -252,3 +252,6 @@ func stop(rt *runtime.Runtime) {
 	defer cancel()
 	Expect(rt.Stop(ctx)).To(Succeed())
 }
+
+// indexOf is the position of the first e in events, or -1.
+func indexOf(events []string, e string) int { return slices.Index(events, e) }

@@ -74,7 +74,7 @@ func (r *Runtime) lead(ls Leadership) error {
 	ctx, cancel := context.WithCancelCause(leader.WithTerm(ls.Context(), term))
 	defer cancel(nil)
 	r.transition(RoleLeading, term, "elected", term)
-	g := startGroup(ctx, r.restarters(true))
+	g := startGroup(ctx, r.restarters(true, cancel))
 
 	var cause error
 	select {
@@ -86,7 +86,15 @@ func (r *Runtime) lead(ls Leadership) error {
 	r.transition(RoleDraining, term, cause.Error(), term)
 	cancel(cause)
 	r.drain(g, term)
-	if r.stopCtx.Err() == nil {
+	switch {
+	case r.stopCtx.Err() != nil:
+		// Stop: the caller resigns, releasing the lease last.
+	case errors.Is(cause, ErrTermFenced):
+		// The renew loop may not have noticed yet (or, if the row expired
+		// by the database clock but is still ours, never would): end it, and
+		// free the row if it is still ours.
+		r.resign(ls)
+	default:
 		<-ls.Done() // the term was lost: its renew loop is ending on its own
 	}
 	return cause

@@ -8,11 +8,18 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/apache/dubbo-admin/pkg/core/leader"
 )
 
 // ErrPanic is wrapped by the error of a Start that panicked; the runtime
 // treats it like any other failure.
 var ErrPanic = errors.New("component panicked")
+
+// ErrTermFenced is the cause of a term ended because a leader component's
+// write was fenced: the lease row already named another term, so the runner
+// stops the term at once instead of restarting the component into it.
+var ErrTermFenced = errors.New("term ended: a leader component's write was fenced")
 
 // Backoff is the capped exponential delay before a failed component is
 // started again: Initial, then times Factor per consecutive failure, never
@@ -60,6 +67,9 @@ type restarter struct {
 	backoff Backoff
 	book    *statusBook
 	log     logr.Logger
+	// fenced, when set, is told of a Start that failed with leader.ErrFenced
+	// instead of restarting it: the fence proved that the term is over.
+	fenced func(error)
 }
 
 func (r restarter) run(ctx context.Context) {
@@ -75,6 +85,11 @@ func (r restarter) run(ctx context.Context) {
 		if err == nil {
 			r.book.componentExited(r.idx)
 			r.log.Info("component returned before its context ended; not restarting it", "component", r.c.Name())
+			return
+		}
+		if r.fenced != nil && errors.Is(err, leader.ErrFenced) {
+			r.book.componentStopped(r.idx)
+			r.fenced(fmt.Errorf("%w: %s: %w", ErrTermFenced, r.c.Name(), err))
 			return
 		}
 		if time.Since(began) >= r.backoff.Max {

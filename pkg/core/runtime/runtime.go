@@ -128,7 +128,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 	// The non-leader components outlive the election: Stop cancels them only
 	// after the runner has released the lease.
 	othersCtx, cancel := context.WithCancel(context.Background())
-	r.others, r.othersCancel = startGroup(othersCtx, r.restarters(false)), cancel
+	r.others, r.othersCancel = startGroup(othersCtx, r.restarters(false, nil)), cancel
 	go r.runLeader()
 	r.launched = true
 	return nil
@@ -178,12 +178,13 @@ func (r *Runtime) Subscribe(ctx context.Context) <-chan RoleChange {
 }
 
 // restarters returns the supervisors of the leader (or non-leader)
-// components.
-func (r *Runtime) restarters(leaderOnly bool) []restarter {
+// components. fenced, for leader components, ends the term when one of them
+// reports that a write was fenced.
+func (r *Runtime) restarters(leaderOnly bool, fenced func(error)) []restarter {
 	var rs []restarter
 	for i, c := range r.components {
 		if NeedsLeader(c) == leaderOnly {
-			rs = append(rs, restarter{c: c, idx: i, backoff: r.opts.Backoff, book: r.book, log: r.log})
+			rs = append(rs, restarter{c: c, idx: i, backoff: r.opts.Backoff, book: r.book, log: r.log, fenced: fenced})
 		}
 	}
 	return rs

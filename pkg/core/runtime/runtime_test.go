@@ -130,6 +130,30 @@ var _ = Describe("Runtime with a fake elector", func() {
 		Expect(got[3:]).To(Equal([]string{"reset", "campaign"}))
 	})
 
+	It("ends the term at once when a leader component's write is fenced, instead of restarting it", func() {
+		fencedOnce := atomic.Bool{}
+		writer := runtime.LeaderComponentFunc("writer", func(ctx context.Context) error {
+			if fencedOnce.CompareAndSwap(false, true) {
+				rec.add("fenced")
+				return fmt.Errorf("upsert: %w", leader.ErrFenced)
+			}
+			<-ctx.Done()
+			return nil
+		})
+		rt := start(a.component(), writer)
+		el.grant()
+		first := a.nextStart()
+		Eventually(func() []string { return rec.all() }).Should(ContainElements("fenced", "return:a", "released", "reset"))
+		events := rec.all()
+		Expect(indexOf(events, "fenced")).To(BeNumerically("<", indexOf(events, "return:a")))
+		Expect(indexOf(events, "return:a")).To(BeNumerically("<", indexOf(events, "released")), "the row is freed only after the term drained")
+		Expect(indexOf(events, "released")).To(BeNumerically("<", indexOf(events, "reset")))
+		Expect(componentStatus(rt, "writer")().Restarts).To(BeZero(), "a fenced write is the end of the term, not a failure")
+
+		el.grant()
+		Expect(a.nextStart().Number).To(BeNumerically(">", first.Number))
+	})
+
 	It("retries a failed reset before campaigning", func() {
 		reset.fails.Store(2)
 		start(a.component())
