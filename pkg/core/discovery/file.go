@@ -88,8 +88,13 @@ func DecodeFile(name string, data []byte) ([]store.Resource, error) {
 		if err := add(id, self); err != nil {
 			return nil, err
 		}
-		for side, svcs := range map[string][]FileService{SideProvider: in.Provides, SideConsumer: in.Consumes} {
-			for _, s := range svcs {
+		sides := []struct {
+			side string
+			svcs []FileService
+		}{{SideProvider, in.Provides}, {SideConsumer, in.Consumes}}
+		for _, sd := range sides {
+			side := sd.side
+			for _, s := range sd.svcs {
 				r := base
 				r.Side, r.Interface, r.Group, r.Version, r.Methods = side, s.Interface, s.Group, s.Version, s.Methods
 				if s.Interface == "" {
