@@ -2,17 +2,26 @@ package app
 
 import (
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
+	"github.com/apache/dubbo-admin/pkg/core/discovery/zookeeper"
 	"github.com/apache/dubbo-admin/pkg/core/engine"
+	"github.com/apache/dubbo-admin/pkg/core/engine/kubernetes"
 	"github.com/apache/dubbo-admin/pkg/core/source"
 )
 
 // registrySources maps the URL schemes of registry.url to Discovery's
-// sources.
+// sources: file:// and zookeeper://.
 func registrySources() source.Registry {
-	return discovery.Sources()
+	reg := discovery.Sources()
+	zookeeper.Register(reg)
+	return reg
 }
 
-// engineSources maps the URL schemes of engine.url to Engine's sources.
+// engineSources maps the URL schemes of engine.url to Engine's sources:
+// file:// and kubernetes. The Kubernetes client is built on the first term
+// that uses it (kubeconfig from the URL's query, or the default rules, or
+// in-cluster), so a replica on file:// never loads it.
 func engineSources() source.Registry {
-	return engine.Sources()
+	reg := engine.Sources()
+	kubernetes.Register(reg)
+	return reg
 }
