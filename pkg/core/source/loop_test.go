@@ -248,6 +248,7 @@ var _ = Describe("Registry", func() {
 			Expect(u.Scheme).To(Equal(scheme))
 		},
 		Entry("a bare word", "kubernetes", "kubernetes"),
+		Entry("a bare word with a query", "kubernetes?namespace=a", "kubernetes"),
 		Entry("a URL with query", "kubernetes://?namespace=a", "kubernetes"),
 		Entry("a relative directory", "file://examples/registry", "file"),
 	)

@@ -41,10 +41,15 @@ func (r Registry) Resolve(raw string) (*url.URL, Opener, error) {
 	return u, o, nil
 }
 
-// ParseURL parses a source URL; a bare word is taken as the scheme.
+// ParseURL parses a source URL; a bare word is taken as the scheme, and may
+// carry a query (kubernetes?namespace=a).
 func ParseURL(raw string) (*url.URL, error) {
 	if !strings.Contains(raw, ":") {
-		return &url.URL{Scheme: raw}, nil
+		scheme, query, _ := strings.Cut(raw, "?")
+		if _, err := url.ParseQuery(query); err != nil {
+			return nil, fmt.Errorf("parse source URL %q: %w", raw, err)
+		}
+		return &url.URL{Scheme: scheme, RawQuery: query}, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
