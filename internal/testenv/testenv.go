@@ -9,16 +9,30 @@ package testenv
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
 )
 
 // LabelFilterEnv names the environment variable holding the label filter.
 const LabelFilterEnv = "ADMIN_TEST_LABEL_FILTER"
 
-// RunSpecs runs the suite of the calling test package.
+// Default bounds of Eventually and Consistently. They are generous on
+// purpose: they only decide how long a broken build takes to fail, never
+// whether a correct one passes, so a loaded 2-core CI machine does not flake.
+const (
+	EventuallyTimeout    = 30 * time.Second
+	ConsistentlyDuration = 200 * time.Millisecond
+)
+
+// RunSpecs runs the suite of the calling test package, with gomega wired to
+// ginkgo and the default bounds above.
 func RunSpecs(t *testing.T, description string) {
 	t.Helper()
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	gomega.SetDefaultEventuallyTimeout(EventuallyTimeout)
+	gomega.SetDefaultConsistentlyDuration(ConsistentlyDuration)
 	suite, reporter := ginkgo.GinkgoConfiguration()
 	if f := os.Getenv(LabelFilterEnv); f != "" && suite.LabelFilter == "" {
 		suite.LabelFilter = f

@@ -2,7 +2,6 @@ package runtime_test
 
 import (
 	"testing"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -12,8 +11,5 @@ import (
 
 func TestRuntime(t *testing.T) {
 	RegisterFailHandler(Fail)
-	// Generous bounds: these wait for watches and goroutines, never for time.
-	SetDefaultEventuallyTimeout(30 * time.Second)
-	SetDefaultConsistentlyDuration(200 * time.Millisecond)
 	testenv.RunSpecs(t, "runtime")
 }
