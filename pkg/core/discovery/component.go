@@ -37,7 +37,10 @@ func (d *Discovery) Init(context.Context) error {
 	if d.store == nil {
 		return fmt.Errorf("discovery: no store")
 	}
-	return d.cfg.Validate(d.reg)
+	if err := d.cfg.Validate(d.reg); err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+	return nil
 }
 
 // Start runs one term of mirroring; see source.Loop.Run.

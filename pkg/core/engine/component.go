@@ -37,7 +37,10 @@ func (e *Engine) Init(context.Context) error {
 	if e.store == nil {
 		return fmt.Errorf("engine: no store")
 	}
-	return e.cfg.Validate(e.reg)
+	if err := e.cfg.Validate(e.reg); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	return nil
 }
 
 // Start runs one term of mirroring; see source.Loop.Run.

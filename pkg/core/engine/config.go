@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/apache/dubbo-admin/pkg/core/source"
@@ -14,26 +13,10 @@ const (
 )
 
 // Config chooses and paces Engine's source.
-type Config struct {
-	// URL picks the source by scheme: file://DIR, kubernetes.
-	URL string `json:"url"`
-	// Resync is the period of the full relist; 0 disables it.
-	Resync time.Duration `json:"resync"`
-}
+type Config = source.Config
 
 // DefaultConfig is the embedded default: the example runtime files.
 func DefaultConfig() Config { return Config{URL: DefaultURL, Resync: DefaultResync} }
-
-// Validate checks the config against the registry of sources.
-func (c Config) Validate(reg source.Registry) error {
-	if c.Resync < 0 {
-		return fmt.Errorf("engine: resync %s must not be negative", c.Resync)
-	}
-	if _, _, err := reg.Resolve(c.URL); err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	return nil
-}
 
 // Sources returns a registry with the sources built into this package
 // (file); register more, e.g. kubernetes.Register(reg).
