@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs the benchmarks and writes BENCHMARKS.md (see test/bench).
+#
+#   make bench                  full profile (about 10 minutes on 2 cores)
+#   BENCH_QUICK=1 make bench    quick profile (under 2 minutes): fast timings,
+#                               fewer rounds, SQLite and one server
+#   BENCH_OUT=file              write the report elsewhere
+#
+# MariaDB and PostgreSQL are reached as in make test (ADMIN_TEST_MYSQL_DSN,
+# ADMIN_TEST_POSTGRES_DSN, else their default addresses); a server that does
+# not answer is reported as skipped. The full profile first runs the Go
+# benchmarks of pkg/core/leader and pkg/core/store briefly and includes
+# their numbers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${BENCH_OUT:-BENCHMARKS.md}
+work=$(mktemp -d)
+bench_pid=
+cleanup() {
+  # The bench kills its replica processes and drops its databases itself
+  # (and its children die with it: Pdeathsig); stop it if we are stopped.
+  if [ -n "$bench_pid" ] && kill -0 "$bench_pid" 2>/dev/null; then
+    kill -TERM "$bench_pid" 2>/dev/null || true
+    wait "$bench_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+command="make bench"
+if [ "${BENCH_QUICK:-}" = 1 ]; then command="BENCH_QUICK=1 make bench"; fi
+
+go build -o "$work/bench" ./test/bench
+go build -o "$work/dubbo-admin" ./app/dubbo-admin
+
+gobench_args=()
+if [ "${BENCH_QUICK:-}" != 1 ]; then
+  echo "$(date +%T) bench: go test -bench (pkg/core/leader, pkg/core/store), briefly" >&2
+  go test -run '^$' -bench 'Acquire|Renew|Get|Upsert' -benchtime=200x -count=1 \
+    ./pkg/core/leader ./pkg/core/store >"$work/gobench.txt" 2>&1 || {
+      echo "go test -bench failed:" >&2; cat "$work/gobench.txt" >&2; exit 1; }
+  gobench_args=(-gobench "$work/gobench.txt")
+fi
+
+"$work/bench" -out "$out" -binary "$work/dubbo-admin" -command "$command" "${gobench_args[@]}" &
+bench_pid=$!
+status=0
+wait "$bench_pid" || status=$?
+bench_pid=
+exit "$status"

@@ -1,0 +1,330 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
+	"github.com/apache/dubbo-admin/test/harness"
+)
+
+// pollEvery is how often the bench asks the replicas for their status. It
+// bounds how late a takeover is noticed, not the measured duration: that
+// ends at the instant the new leader recorded for its components (see
+// runningSince).
+const pollEvery = 10 * time.Millisecond
+
+var statusClient = &http.Client{Timeout: 2 * time.Second}
+
+// status reads /api/v1/status of replica i (no database access on the
+// replica's side, unlike /api/v1/leader).
+func status(ctx context.Context, p *harness.Processes, i int) (runtime.Status, error) {
+	var st runtime.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.Process(i).URL()+"/api/v1/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("replica %d: /api/v1/status: %s", i, resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// runningSince is the instant the last of the leader components of a
+// Leading replica entered Running in this term, as the replica recorded it;
+// ok is false unless the replica leads and every leader component runs.
+func runningSince(st runtime.Status) (at time.Time, ok bool) {
+	if st.Role != runtime.RoleLeading {
+		return time.Time{}, false
+	}
+	n := 0
+	for _, c := range st.Components {
+		if !c.LeaderOnly {
+			continue
+		}
+		if c.State != runtime.ComponentRunning || c.Since.Before(st.Since) {
+			return time.Time{}, false
+		}
+		n++
+		if c.Since.After(at) {
+			at = c.Since
+		}
+	}
+	return at, n > 0
+}
+
+// settled waits until exactly one live replica leads with every leader
+// component running and every other live replica is a Candidate.
+func settled(ctx context.Context, p *harness.Processes) (leaderIdx int, term int64, err error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	var last error
+	for {
+		leaderIdx, term, last = -1, 0, nil
+		candidates, alive := 0, 0
+		for i := range p.N() {
+			if !p.Process(i).Alive() {
+				continue
+			}
+			alive++
+			st, err := status(ctx, p, i)
+			if err != nil {
+				last = err
+				break
+			}
+			if _, ok := runningSince(st); ok {
+				if leaderIdx >= 0 {
+					last = errors.New("two replicas lead")
+				}
+				leaderIdx, term = i, st.Term.Number
+			} else if st.Role == runtime.RoleCandidate {
+				candidates++
+			}
+		}
+		if last == nil && leaderIdx >= 0 && candidates == alive-1 {
+			return leaderIdx, term, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, 0, fmt.Errorf("cluster never settled (last: %v): %w", last, context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// takeover waits until a live replica other than old leads a term other
+// than oldTerm with its leader components running, and returns the instant
+// they were all running.
+func takeover(ctx context.Context, p *harness.Processes, old int, oldTerm int64) (time.Time, error) {
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		for i := range p.N() {
+			if i == old || !p.Process(i).Alive() {
+				continue
+			}
+			st, err := status(ctx, p, i)
+			if err != nil {
+				continue
+			}
+			if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
+				return at, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("no takeover: %w", context.Cause(ctx))
+		case <-t.C:
+		}
+	}
+}
+
+// cluster starts n replica processes with timings tm on a fresh database of
+// dialect; the returned stop kills them and drops the database.
+func (b *bench) cluster(ctx context.Context, dialect string, n int, tm leader.Config, name string) (*harness.Processes, func(), error) {
+	db, drop, err := b.provision(ctx, dialect)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(b.tmp, dialect+"-"+name)
+	src, err := harness.NewSource(filepath.Join(dir, "source"))
+	if err == nil {
+		err = src.Put("instances.yaml", harness.Instances("bench", "app", 20)...)
+	}
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	p, err := harness.StartProcesses(ctx, n, harness.ProcessConfig{
+		Binary: b.binary, Database: db, Source: src, Dir: dir, Leader: tm,
+	})
+	if err != nil {
+		drop()
+		return nil, nil, err
+	}
+	return p, func() { _ = p.Close(); drop() }, nil
+}
+
+// failoverRounds runs rounds of: wait for a settled cluster, act on the
+// leader (kill -9 or SIGTERM), measure until the new leader's components
+// run, start the old leader's slot again.
+func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm leader.Config, graceful bool) (durations, error) {
+	var out durations
+	for range rounds {
+		sctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
+		li, term, err := settled(sctx, p)
+		if err != nil {
+			cancel()
+			return out, err
+		}
+		t0 := time.Now()
+		if graceful {
+			err = p.Term(li)
+		} else {
+			err = p.Kill(li)
+		}
+		if err != nil {
+			cancel()
+			return out, err
+		}
+		at, err := takeover(sctx, p, li, term)
+		if err != nil {
+			cancel()
+			return out, err
+		}
+		out = append(out, at.Sub(t0))
+		select {
+		case <-p.Process(li).Exited():
+		case <-sctx.Done():
+			cancel()
+			return out, fmt.Errorf("replica %d did not exit after SIGTERM", li)
+		}
+		err = p.Restart(sctx, li)
+		cancel()
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// rss reads VmRSS of pid, in bytes.
+func rss(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// processTimings measures crash failover, graceful handover and (with the
+// default timings) resident memory on a 3-process cluster.
+func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Config, name string) error {
+	p, stop, err := b.cluster(ctx, dialect, 3, tm, name)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	crash, err := failoverRounds(ctx, p, b.rounds, tm, false)
+	if err != nil {
+		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash), err)
+	}
+	b.set(rowCrash+name, dialect, p50p99max(crash))
+	handover, err := failoverRounds(ctx, p, b.rounds, tm, true)
+	if err != nil {
+		return fmt.Errorf("graceful handover, %s timings, after %d rounds: %w", name, len(handover), err)
+	}
+	b.set(rowHandover+name, dialect, p50p99(handover))
+	if name != b.rssTimings {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration)
+	defer cancel()
+	li, _, err := settled(sctx, p)
+	if err != nil {
+		return err
+	}
+	time.Sleep(2 * tm.RetryPeriod)
+	var lead, follow int64
+	for i := range p.N() {
+		v, err := rss(p.Process(i).PID())
+		if err != nil {
+			return err
+		}
+		if i == li {
+			lead = v
+		} else {
+			follow = max(follow, v)
+		}
+	}
+	b.set(rowRSS, dialect, fmt.Sprintf("%s / %s", mib(lead), mib(follow)))
+	return nil
+}
+
+func mib(v int64) string { return fmt.Sprintf("%.1f MiB", float64(v)/(1<<20)) }
+
+// coldStart measures, on a single-replica cluster whose previous process
+// released the lease on SIGTERM, the time from the exec of a new process
+// to its leader components running.
+func (b *bench) coldStart(ctx context.Context, dialect string) error {
+	tm := leader.DefaultConfig()
+	tm.Name = harness.Election
+	p, stop, err := b.cluster(ctx, dialect, 1, tm, "cold")
+	if err != nil {
+		return err
+	}
+	defer stop()
+	// The first process ran migrations on an empty database: not counted.
+	if err := leadThenTerm(ctx, p, tm); err != nil {
+		return err
+	}
+	var out durations
+	for range b.coldRounds {
+		sctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
+		t0 := time.Now()
+		err := p.Restart(sctx, 0)
+		cancel()
+		if err != nil {
+			return err
+		}
+		sctx, cancel = context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
+		_, _, err = settled(sctx, p)
+		var st runtime.Status
+		if err == nil {
+			st, err = status(sctx, p, 0)
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
+		at, _ := runningSince(st)
+		out = append(out, at.Sub(t0))
+		if err := leadThenTerm(ctx, p, tm); err != nil {
+			return err
+		}
+	}
+	b.set(rowCold, dialect, fmt.Sprintf("%s / %s (n=%d)", short(out.quantile(0.5)), short(out.max()), len(out)))
+	return nil
+}
+
+// leadThenTerm waits for the single replica to lead, then stops it with
+// SIGTERM (it releases the lease) and waits for it to exit.
+func leadThenTerm(ctx context.Context, p *harness.Processes, tm leader.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
+	defer cancel()
+	if _, _, err := settled(ctx, p); err != nil {
+		return err
+	}
+	if err := p.Term(0); err != nil {
+		return err
+	}
+	select {
+	case <-p.Process(0).Exited():
+		return nil
+	case <-ctx.Done():
+		return errors.New("replica did not exit after SIGTERM")
+	}
+}
