@@ -8,7 +8,6 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/test/harness"
 )
@@ -77,5 +76,3 @@ func report(fault string, round int, measured map[string]time.Duration) {
 	fmt.Fprintln(GinkgoWriter, line)
 	AddReportEntry(fmt.Sprintf("%s round %d", fault, round), line, ReportEntryVisibilityAlways)
 }
-
-var _ = database.SQLite

@@ -92,7 +92,7 @@ var _ = Describe("Replica processes", Label("e2e"), func() {
 				start := time.Now()
 				measured := inject(old, start)
 				mutate(src, round)
-				_, newTerm, back := waitProcessLeaderAfter(ctx, c, term, start, lease)
+				_, newTerm, back := waitProcessLeaderAfter(ctx, c, term, start)
 				if measured > 0 {
 					back = measured
 				}
@@ -204,7 +204,7 @@ func waitProcessLeader(ctx context.Context, c *harness.Processes, notTerm int64,
 
 // waitProcessLeaderAfter is waitProcessLeader that also returns the time
 // from since.
-func waitProcessLeaderAfter(ctx context.Context, c *harness.Processes, notTerm int64, since time.Time, _ time.Duration) (int, int64, time.Duration) {
+func waitProcessLeaderAfter(ctx context.Context, c *harness.Processes, notTerm int64, since time.Time) (int, int64, time.Duration) {
 	GinkgoHelper()
 	i, t := waitProcessLeader(ctx, c, notTerm, since)
 	return i, t, time.Since(since)
