@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -163,15 +164,26 @@ func (b *bench) cluster(ctx context.Context, dialect string, n int, tm leader.Co
 // failoverRounds runs rounds of: wait for a settled cluster, act on the
 // leader (kill -9 or SIGTERM), measure until the new leader's components
 // run, start the old leader's slot again.
-func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm leader.Config, graceful bool) (durations, error) {
-	var out durations
+//
+// The action comes at a random instant within two retry periods after the
+// cluster settled, so that it falls at a random phase of the leader's
+// renewals and of the followers' polls (otherwise every round would strike
+// at the same distance from the leader's last renew, which the previous
+// round's timing fixes). After a kill, the dead leader's lease row is read
+// to learn when it expires: afterExpiry is from then to the takeover.
+func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm leader.Config, graceful bool) (out, afterExpiry durations, err error) {
+	lease, err := leader.NewLease(p.Observer())
+	if err != nil {
+		return nil, nil, err
+	}
 	for range rounds {
 		sctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
 		li, term, err := settled(sctx, p)
 		if err != nil {
 			cancel()
-			return out, err
+			return out, afterExpiry, err
 		}
+		time.Sleep(rand.N(2 * tm.RetryPeriod))
 		t0 := time.Now()
 		if graceful {
 			err = p.Term(li)
@@ -180,27 +192,57 @@ func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm le
 		}
 		if err != nil {
 			cancel()
-			return out, err
+			return out, afterExpiry, err
+		}
+		var expiry time.Time
+		if !graceful {
+			expiry = expiresAt(sctx, lease, term)
 		}
 		at, err := takeover(sctx, p, li, term)
 		if err != nil {
 			cancel()
-			return out, err
+			return out, afterExpiry, err
 		}
 		out = append(out, at.Sub(t0))
+		if !expiry.IsZero() {
+			afterExpiry = append(afterExpiry, at.Sub(expiry))
+		}
 		select {
 		case <-p.Process(li).Exited():
 		case <-sctx.Done():
 			cancel()
-			return out, fmt.Errorf("replica %d did not exit after SIGTERM", li)
+			return out, afterExpiry, fmt.Errorf("replica %d did not exit after SIGTERM", li)
 		}
 		err = p.Restart(sctx, li)
 		cancel()
 		if err != nil {
-			return out, err
+			return out, afterExpiry, err
 		}
 	}
-	return out, nil
+	return out, afterExpiry, nil
+}
+
+// expiresAt reads the lease of a dead leader of term and returns when it
+// expires, on the local clock (the database's clock read at the same time
+// gives the offset); the zero time when the row has moved on already.
+func expiresAt(ctx context.Context, lease *leader.Lease, term int64) time.Time {
+	before := time.Now()
+	rec, err := lease.Get(ctx, harness.Election)
+	mid := before.Add(time.Since(before) / 2)
+	if err != nil || rec.Term != term {
+		return time.Time{}
+	}
+	return rec.ExpiresAt.Add(mid.Sub(rec.Now))
+}
+
+// withExpiry formats a crash failover sample and its part after the lease
+// expired.
+func withExpiry(d, after durations) string {
+	s := p50p99max(d)
+	if len(after) > 0 {
+		s += fmt.Sprintf("; expiry → running %s / %s", short(after.quantile(0.5)), short(after.max()))
+	}
+	return s
 }
 
 // rss reads VmRSS of pid, in bytes.
@@ -228,12 +270,12 @@ func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Co
 		return err
 	}
 	defer stop()
-	crash, err := failoverRounds(ctx, p, b.rounds, tm, false)
+	crash, after, err := failoverRounds(ctx, p, b.rounds, tm, false)
 	if err != nil {
 		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash), err)
 	}
-	b.set(rowCrash+name, dialect, p50p99max(crash))
-	handover, err := failoverRounds(ctx, p, b.rounds, tm, true)
+	b.set(rowCrash+name, dialect, withExpiry(crash, after))
+	handover, _, err := failoverRounds(ctx, p, b.rounds, tm, true)
 	if err != nil {
 		return fmt.Errorf("graceful handover, %s timings, after %d rounds: %w", name, len(handover), err)
 	}
