@@ -92,7 +92,13 @@ func stopTimeout(cfg Config) time.Duration {
 func openDatabase(lc fx.Lifecycle, cfg Config) (*gorm.DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	db, err := database.Open(ctx, cfg.Database)
+	dbCfg := cfg.Database
+	if dbCfg.IdleTxTimeout == 0 {
+		// A replica frozen inside a fenced write must not hold the lease row
+		// past the point where it would have lost its term anyway.
+		dbCfg.IdleTxTimeout = cfg.Election.RenewDeadline.D()
+	}
+	db, err := database.Open(ctx, dbCfg)
 	if err != nil {
 		return nil, err
 	}

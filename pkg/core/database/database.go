@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +38,20 @@ type Config struct {
 	DSN string `json:"dsn" yaml:"dsn"`
 	// MaxOpenConns bounds the pool; 0 keeps the default of 8.
 	MaxOpenConns int `json:"maxOpenConns" yaml:"maxOpenConns"`
+	// IdleTxTimeout makes the server end a session that sits idle inside a
+	// transaction for this long (PostgreSQL's
+	// idle_in_transaction_session_timeout, MariaDB's
+	// idle_transaction_timeout, whole seconds, rounded up). A replica frozen
+	// (SIGSTOP, VM pause) inside a fenced write holds a shared lock on the
+	// lease row that blocks every acquisition; this bounds how long. 0 means
+	// DefaultIdleTxTimeout; negative disables it. SQLite and MySQL proper
+	// have no such setting.
+	IdleTxTimeout time.Duration `json:"idleTxTimeout" yaml:"idleTxTimeout"`
 }
+
+// DefaultIdleTxTimeout is the idle-in-transaction limit when none is set:
+// below the default lease duration, far above any transaction Admin runs.
+const DefaultIdleTxTimeout = 5 * time.Second
 
 // Validate reports the first field that cannot work.
 func (c Config) Validate() error {
@@ -48,6 +62,9 @@ func (c Config) Validate() error {
 	}
 	if strings.TrimSpace(c.DSN) == "" {
 		return fmt.Errorf("%w: database.dsn: must not be empty for driver %s", ErrConfig, c.Driver)
+	}
+	if c.IdleTxTimeout > 0 && c.IdleTxTimeout < time.Millisecond {
+		return fmt.Errorf("%w: database.idleTxTimeout %v: must be at least 1ms (or negative to disable)", ErrConfig, c.IdleTxTimeout)
 	}
 	if c.MaxOpenConns < 0 {
 		return fmt.Errorf("%w: database.maxOpenConns %d: must not be negative", ErrConfig, c.MaxOpenConns)
@@ -70,6 +87,17 @@ func (c Config) String() string {
 func Open(ctx context.Context, cfg Config) (*gorm.DB, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Driver == MySQL && cfg.idleTxTimeout() > 0 {
+		// Only MariaDB has idle_transaction_timeout; MySQL refuses an
+		// unknown variable, so ask the server which it is first.
+		mariadb, err := isMariaDB(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		if !mariadb {
+			cfg.IdleTxTimeout = -1
+		}
 	}
 	dialector, err := dialectorFor(cfg)
 	if err != nil {
@@ -125,10 +153,57 @@ func dialectorFor(cfg Config) (gorm.Dialector, error) {
 		mc.ParseTime = true
 		mc.Loc = time.UTC
 		mc.ClientFoundRows = true
+		if t := cfg.idleTxTimeout(); t > 0 {
+			if mc.Params == nil {
+				mc.Params = map[string]string{}
+			}
+			mc.Params["idle_transaction_timeout"] = strconv.FormatInt(int64((t+time.Second-1)/time.Second), 10)
+		}
 		return gormmysql.Open(mc.FormatDSN()), nil
 	default:
-		return postgres.Open(cfg.DSN), nil
+		return postgres.Open(withPostgresParam(cfg.DSN, "idle_in_transaction_session_timeout", cfg.idleTxTimeout())), nil
 	}
+}
+
+func (c Config) idleTxTimeout() time.Duration {
+	if c.IdleTxTimeout == 0 {
+		return DefaultIdleTxTimeout
+	}
+	return c.IdleTxTimeout
+}
+
+// withPostgresParam adds a run-time parameter in milliseconds to a URL or
+// key=value DSN, unless the DSN sets it already or t is not positive.
+func withPostgresParam(dsn, name string, t time.Duration) string {
+	if t <= 0 || strings.Contains(dsn, name) {
+		return dsn
+	}
+	ms := strconv.FormatInt(t.Milliseconds(), 10)
+	if strings.Contains(dsn, "://") {
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		return dsn + sep + name + "=" + ms
+	}
+	return dsn + " " + name + "=" + ms
+}
+
+// isMariaDB connects once without session variables and reads the version.
+func isMariaDB(ctx context.Context, cfg Config) (bool, error) {
+	probe := cfg
+	probe.IdleTxTimeout = -1
+	probe.MaxOpenConns = 1
+	db, err := Open(ctx, probe)
+	if err != nil {
+		return false, err
+	}
+	defer Close(db)
+	var version string
+	if err := db.WithContext(ctx).Raw("SELECT VERSION()").Scan(&version).Error; err != nil {
+		return false, fmt.Errorf("read server version of %s: %w", cfg, err)
+	}
+	return strings.Contains(strings.ToLower(version), "mariadb"), nil
 }
 
 // SQLiteDSN turns a file path (or a file: URI) into the DSN Admin needs:
