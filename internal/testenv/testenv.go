@@ -2,8 +2,8 @@
 // by the Makefile, so that every suite is an ordinary `go test` package.
 //
 // ADMIN_TEST_LABEL_FILTER is passed to ginkgo as its label filter:
-// `make test` sets "!e2e" (the quick profile), `make test-e2e` sets nothing
-// (everything). Labels in use: quick, e2e, sqlite, mysql, postgres, zookeeper.
+// `make test` sets "!e2e" (the quick profile), `make test-e2e` sets "e2e"
+// (only what the quick profile leaves out; CI runs both). Labels in use: quick, e2e, sqlite, mysql, postgres, zookeeper.
 package testenv
 
 import (
