@@ -126,6 +126,7 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 	}
 
 	dialects := b.available(ctx)
+	loads := []string{"start " + loadAvg()}
 
 	// Phase 1, concurrently per database: the process clusters (mostly
 	// waiting for leases to expire) and the in-process statement counts.
@@ -144,6 +145,7 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 
 	// Phase 2, one at a time: throughput, which would disturb (and be
 	// disturbed by) anything running beside it.
+	loads = append(loads, "phase 2 "+loadAvg())
 	progress("phase 2: upsert throughput, Replace")
 	for _, d := range dialects {
 		b.record(d, "upsert throughput", b.upsertRatio(ctx, d))
@@ -157,6 +159,8 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 		b.record(database.MySQL, "50 replicas", b.fifty(ctx, database.MySQL, b.fiftyN, b.fiftyRounds, b.fiftyWindow))
 	}
 
+	loads = append(loads, "end "+loadAvg())
+	b.note("Load average (1, 5, 15 min) at %s: other work on this machine, if any, shares its cores and database servers.", strings.Join(loads, "; "))
 	wall := time.Since(start)
 	report := b.report(ctx, command, gobench, wall)
 	fmt.Print(report.table)
@@ -315,4 +319,17 @@ func dialectNames(ds []string) []string {
 		out[i] = dialectName(d)
 	}
 	return out
+}
+
+// loadAvg is the first three fields of /proc/loadavg.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

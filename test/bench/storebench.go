@@ -66,7 +66,7 @@ func upserts(ctx context.Context, s *store.GORM, kind string, d time.Duration) (
 }
 
 // upsertRatio measures fenced and unfenced single upserts, alternating
-// twice so that a drift of the machine hits both alike.
+// eight times so that a drift of the machine hits both alike.
 func (b *bench) upsertRatio(ctx context.Context, dialect string) error {
 	s, fenced, unfenced, stop, err := b.openStore(ctx, dialect)
 	if err != nil {
@@ -75,13 +75,13 @@ func (b *bench) upsertRatio(ctx context.Context, dialect string) error {
 	defer stop()
 	var nf, nu int64
 	var tf, tu time.Duration
-	for range 2 {
-		n, t, err := upserts(unfenced, s, "BenchUnfenced", b.upsertFor)
+	for range 8 {
+		n, t, err := upserts(unfenced, s, "BenchUnfenced", b.upsertFor/4)
 		if err != nil {
 			return fmt.Errorf("unfenced upsert: %w", err)
 		}
 		nu, tu = nu+n, tu+t
-		n, t, err = upserts(fenced, s, "BenchFenced", b.upsertFor)
+		n, t, err = upserts(fenced, s, "BenchFenced", b.upsertFor/4)
 		if err != nil {
 			return fmt.Errorf("fenced upsert: %w", err)
 		}
