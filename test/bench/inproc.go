@@ -65,9 +65,9 @@ func (b *bench) inProcess(ctx context.Context, dialect string, n int, tm leader.
 		return nil, nil, nil, err
 	}
 	cnt := make(counters, n)
-	c, err := harness.StartInProcessHooked(ctx, n, harness.InProcessConfig{
-		Database: db, Source: src, Leader: tm, ProbeInterval: time.Hour,
-	}, cnt.hook())
+	c, err := harness.StartInProcess(ctx, n, harness.InProcessConfig{
+		Database: db, Source: src, Leader: tm, ProbeInterval: time.Hour, PoolHook: cnt.hook(),
+	})
 	if err != nil {
 		drop()
 		return nil, nil, nil, err
@@ -215,7 +215,7 @@ func (b *bench) fifty(ctx context.Context, dialect string, n, rounds int, window
 			if !expiry.IsZero() {
 				after = append(after, at.Sub(expiry))
 			}
-			err = c.StartHooked(rctx, li, cnt.hook())
+			err = c.Start(rctx, li)
 		}
 		cancel()
 		if err != nil {

@@ -36,7 +36,15 @@ type InProcessConfig struct {
 	ProbeInterval time.Duration
 	// Log receives the replicas' logs; the zero value discards.
 	Log logr.Logger
+	// PoolHook, when set, sees each replica's new pool before anything runs
+	// on it (the benchmarks register statement-counting callbacks there:
+	// registering them on a live pool would race with its statements).
+	PoolHook PoolHook
 }
+
+// PoolHook sees replica i's pool after it is opened and before anything
+// runs on it.
+type PoolHook func(i int, db *gorm.DB) error
 
 func (c InProcessConfig) withDefaults() (InProcessConfig, error) {
 	if c.Source == nil {
@@ -166,6 +174,12 @@ func (c *InProcess) Start(ctx context.Context, i int) error {
 	db, err := database.Open(ctx, dbCfg)
 	if err != nil {
 		return fmt.Errorf("harness: replica %d: %w", i, err)
+	}
+	if c.cfg.PoolHook != nil {
+		if err := c.cfg.PoolHook(i, db); err != nil {
+			_ = database.Close(db)
+			return fmt.Errorf("harness: replica %d: pool hook: %w", i, err)
+		}
 	}
 	st, err := store.NewGORM(db)
 	if err != nil {
