@@ -46,7 +46,8 @@ type Config struct {
 	// lease row that blocks every acquisition; this bounds how long. 0 means
 	// DefaultIdleTxTimeout; negative disables it. SQLite and MySQL proper
 	// have no such setting.
-	IdleTxTimeout time.Duration `json:"idleTxTimeout" yaml:"idleTxTimeout"`
+	// Not a configuration key: the app derives it from the election timings.
+	IdleTxTimeout time.Duration `json:"-" yaml:"-"`
 }
 
 // DefaultIdleTxTimeout is the idle-in-transaction limit when none is set:
