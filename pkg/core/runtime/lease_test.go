@@ -137,6 +137,8 @@ func leaseSpecs(dialect string) {
 		Eventually(func() runtime.Role { return cut.rt.Status().Role }, eventually).Should(Equal(runtime.RoleCandidate))
 		Eventually(leaders(rs...), eventually).Should(HaveLen(1))
 		Expect(leaders(rs...)()).NotTo(ContainElement(cut.id))
+		// Leading is recorded just before the components' goroutines start.
+		Eventually(func() int32 { return shared.cur.Load() }, eventually).Should(Equal(int32(1)))
 		Consistently(func() int32 { return shared.cur.Load() }, consistently).Should(Equal(int32(1)))
 		Expect(shared.max.Load()).To(Equal(int32(1)))
 		Expect(cut.probe.overlap.Load()).To(BeFalse())
