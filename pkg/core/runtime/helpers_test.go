@@ -15,6 +15,7 @@ import (
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
+	"github.com/apache/dubbo-admin/pkg/core/runtime/runtimetest"
 )
 
 // Generous bounds: they only decide how long a broken build takes to fail.
@@ -54,72 +55,32 @@ func (r *recorder) count(e string) int {
 	return n
 }
 
-// fakeElector wins a Campaign each time the test calls grant; the test ends
-// the term with lose.
+// fakeElector is runtimetest.Elector recording its events in rec.
 type fakeElector struct {
-	rec    *recorder
-	grants chan struct{}
-
-	mu      sync.Mutex
-	number  int64
-	current *fakeLeadership
+	*runtimetest.Elector
+	rec *recorder
 }
 
 func newFakeElector(rec *recorder) *fakeElector {
-	return &fakeElector{rec: rec, grants: make(chan struct{})}
-}
-
-func (f *fakeElector) Campaign(ctx context.Context) (runtime.Leadership, error) {
-	f.rec.add("campaign")
-	select {
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	case <-f.grants:
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.number++
-	t := leader.Term{Election: "test", Holder: "fake", Number: f.number, AcquiredAt: time.Now()}
-	lctx, cancel := context.WithCancelCause(leader.WithTerm(ctx, t))
-	l := &fakeLeadership{rec: f.rec, term: t, ctx: lctx, cancel: cancel}
-	f.current = l
-	return l, nil
+	e := runtimetest.NewElector()
+	e.OnEvent = rec.add
+	return &fakeElector{Elector: e, rec: rec}
 }
 
 // grant lets the pending (or next) Campaign win.
 func (f *fakeElector) grant() {
 	GinkgoHelper()
-	select {
-	case f.grants <- struct{}{}:
-	case <-time.After(eventually):
+	ctx, cancel := context.WithTimeout(context.Background(), eventually)
+	defer cancel()
+	if err := f.Grant(ctx); err != nil {
 		Fail("nobody campaigned")
 	}
 }
 
 // lose ends the current term as a lost lease would.
 func (f *fakeElector) lose() {
-	f.mu.Lock()
-	l := f.current
-	f.mu.Unlock()
 	f.rec.add("lost")
-	l.cancel(leader.ErrLeaseLost)
-}
-
-type fakeLeadership struct {
-	rec    *recorder
-	term   leader.Term
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	once   sync.Once
-}
-
-func (l *fakeLeadership) Term() leader.Term        { return l.term }
-func (l *fakeLeadership) Context() context.Context { return l.ctx }
-func (l *fakeLeadership) Done() <-chan struct{}    { return l.ctx.Done() }
-func (l *fakeLeadership) Resign(context.Context) error {
-	l.cancel(leader.ErrResigned)
-	l.once.Do(func() { l.rec.add("released") })
-	return nil
+	f.Lose(leader.ErrLeaseLost)
 }
 
 // concurrency counts how many leader components run at once, across
