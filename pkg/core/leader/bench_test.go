@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 )
@@ -13,26 +12,11 @@ import (
 // benchLease provisions a throwaway database for one benchmark.
 func benchLease(b *testing.B, dialect string) *leader.Lease {
 	b.Helper()
-	ctx := context.Background()
-	tdb, reason, err := dbtest.Provision(ctx, dialect)
+	l, err := leader.NewLease(dbtest.Pool(b, "pkg/core/leader benchmarks", dialect))
 	if err != nil {
 		b.Fatal(err)
 	}
-	if reason != "" {
-		dbtest.ReportSkip("pkg/core/leader benchmarks", dialect, reason)
-		b.Skip(reason)
-	}
-	b.Cleanup(func() { _ = tdb.Drop(ctx) })
-	db, err := tdb.Open(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = database.Close(db) })
-	l, err := leader.NewLease(db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := l.Migrate(ctx); err != nil {
+	if err := l.Migrate(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	return l

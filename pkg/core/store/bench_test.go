@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/store"
@@ -18,23 +17,7 @@ import (
 func benchStore(b *testing.B, dialect string) (s *store.GORM, fenced, unfenced context.Context) {
 	b.Helper()
 	ctx := context.Background()
-	tdb, reason, err := dbtest.Provision(ctx, dialect)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if reason != "" {
-		b.Skip(dialect + ": " + reason)
-	}
-	b.Cleanup(func() {
-		if err := tdb.Drop(context.Background()); err != nil {
-			b.Error(err)
-		}
-	})
-	db, err := tdb.Open(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = database.Close(db) })
+	db := dbtest.Pool(b, "pkg/core/store benchmarks", dialect)
 	lease, err := leader.NewLease(db)
 	if err != nil {
 		b.Fatal(err)
