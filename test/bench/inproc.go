@@ -231,22 +231,11 @@ func (b *bench) fifty(ctx context.Context, dialect string, n, rounds int, window
 
 // inTakeover is takeover for in-process replicas.
 func inTakeover(ctx context.Context, c *harness.InProcess, old int, oldTerm int64) (time.Time, error) {
-	t := time.NewTicker(pollEvery)
-	defer t.Stop()
-	for {
-		for i := range c.N() {
-			if i == old || !c.Replica(i).Running() {
-				continue
-			}
-			st := c.Replica(i).Status()
-			if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
-				return at, nil
-			}
+	return pollTakeover(ctx, c.N(), old, oldTerm, func(i int) (runtime.Status, bool) {
+		r := c.Replica(i)
+		if !r.Running() {
+			return runtime.Status{}, false
 		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("no takeover: %w", context.Cause(ctx))
-		case <-t.C:
-		}
-	}
+		return r.Status(), true
+	})
 }

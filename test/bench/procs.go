@@ -112,19 +112,30 @@ func settled(ctx context.Context, p *harness.Processes) (leaderIdx int, term int
 // than oldTerm with its leader components running, and returns the instant
 // they were all running.
 func takeover(ctx context.Context, p *harness.Processes, old int, oldTerm int64) (time.Time, error) {
+	return pollTakeover(ctx, p.N(), old, oldTerm, func(i int) (runtime.Status, bool) {
+		if !p.Process(i).Alive() {
+			return runtime.Status{}, false
+		}
+		st, err := status(ctx, p, i)
+		return st, err == nil
+	})
+}
+
+// pollTakeover polls status(i) of every replica but old, every pollEvery,
+// until one leads a term other than oldTerm with its leader components
+// running; status reports false for a replica that cannot answer.
+func pollTakeover(ctx context.Context, n, old int, oldTerm int64, status func(i int) (runtime.Status, bool)) (time.Time, error) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
-		for i := range p.N() {
-			if i == old || !p.Process(i).Alive() {
+		for i := range n {
+			if i == old {
 				continue
 			}
-			st, err := status(ctx, p, i)
-			if err != nil {
-				continue
-			}
-			if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
-				return at, nil
+			if st, ok := status(i); ok {
+				if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
+					return at, nil
+				}
 			}
 		}
 		select {
