@@ -30,7 +30,41 @@ var _ = Describe("Redact", Label("quick"), func() {
 		Entry("postgres key=value", database.Postgres, "host=db user=admin password=s3cret dbname=admin", "host=db user=admin password=xxxxx dbname=admin"),
 		Entry("postgres quoted key=value", database.Postgres, "host=db password='s3cret x' dbname=admin", "host=db password=xxxxx dbname=admin"),
 		Entry("unparsable mysql", database.MySQL, "admin:s3cret@nonsense(", "xxxxx"),
+		Entry("postgres URL with sslpassword", database.Postgres,
+			"postgres://admin:s3cret@db/admin?sslmode=verify-full&sslpassword=s3cret&sslkey=/k.pem",
+			"postgres://admin:xxxxx@db/admin?sslmode=verify-full&sslpassword=xxxxx&sslkey=/k.pem"),
+		Entry("postgresql URL with passfile and upper-case keys", database.Postgres,
+			"postgresql://admin@db/admin?PassFile=/run/s3cret&SSLPassword=s3cret&Password=s3cret",
+			"postgresql://admin@db/admin?PassFile=xxxxx&SSLPassword=xxxxx&Password=xxxxx"),
+		Entry("postgres URL with an escaped key", database.Postgres,
+			"postgres://db/admin?ssl%70assword=s3cret", "postgres://db/admin?ssl%70assword=xxxxx"),
+		Entry("postgres key=value with sslpassword and passfile", database.Postgres,
+			"host=db sslpassword=s3cret passfile=/run/s3cret user=admin",
+			"host=db sslpassword=xxxxx passfile=xxxxx user=admin"),
+		Entry("postgres key=value, quoted, spaces around =", database.Postgres,
+			"host=db SSLPASSWORD = 'it\\'s s3cret' dbname=admin",
+			"host=db SSLPASSWORD = xxxxx dbname=admin"),
+		Entry("postgres key=value holding a URL", database.Postgres,
+			"host=db password=s3cret application_name=http://x",
+			"host=db password=xxxxx application_name=http://x"),
+		Entry("postgres key=value: a key that merely contains password is kept", database.Postgres,
+			"host=db password_hint=none password=s3cret",
+			"host=db password_hint=none password=xxxxx"),
+		Entry("mysql parameter ending in password", database.MySQL,
+			"admin:s3cret@tcp(db:3306)/admin?sslpassword=s3cret",
+			"admin:xxxxx@tcp(db:3306)/admin?sslpassword=xxxxx"),
 	)
+
+	It("never prints an sslpassword or passfile in a connection error", func(ctx SpecContext) {
+		for _, dsn := range []string{
+			"postgres://admin@127.0.0.1:1/admin?sslmode=disable&connect_timeout=2&sslpassword=s3cret",
+			"host=127.0.0.1 port=1 sslmode=disable connect_timeout=2 passfile=/nonexistent/s3cret",
+		} {
+			_, err := database.Open(ctx, database.Config{Driver: database.Postgres, DSN: dsn})
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		}
+	})
 
 	It("never prints the password in a connection error", func(ctx SpecContext) {
 		_, err := database.Open(ctx, database.Config{Driver: database.Postgres, DSN: "postgres://admin:s3cret@127.0.0.1:1/admin?sslmode=disable&connect_timeout=2"})

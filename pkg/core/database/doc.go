@@ -11,6 +11,8 @@
 //     (without it an UPDATE that writes identical values reports 0 rows).
 //   - postgres: PostgreSQL, through pgx.
 //
-// A DSN may carry a password. Nothing in this package prints one: every error
-// names the DSN through Redact.
+// A DSN may carry secrets: the password, and parameters such as sslpassword
+// or passfile. Nothing in this package prints one: every error names the DSN
+// through Redact, which hides every parameter whose key ends in password or
+// passfile (any case) in MySQL DSNs, PostgreSQL URLs and key=value DSNs.
 package database
