@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -37,6 +38,10 @@ type watcher struct {
 	watching map[string]bool
 	// known holds the registrations last reported, by node path.
 	known map[string]store.Resource
+	// below indexes known by directory: below[dir] holds the names of
+	// dir's children that are, or lead to, a known registration. A
+	// directory's re-sync visits its own subtree only, never all of known.
+	below map[string]map[string]struct{}
 	// rewalk is set when watches may be lost (expired session, failed
 	// request): the tree is walked again once a session is held.
 	rewalk bool
@@ -53,7 +58,8 @@ type watcher struct {
 var errStopping = errors.New("stopping")
 
 func newWatcher(r *registry, out chan<- source.Change) *watcher {
-	return &watcher{r: r, out: out, fired: make(chan fired), watching: map[string]bool{}, known: map[string]store.Resource{}}
+	return &watcher{r: r, out: out, fired: make(chan fired), watching: map[string]bool{},
+		known: map[string]store.Resource{}, below: map[string]map[string]struct{}{}}
 }
 
 // first waits (bounded) for a session and walks the tree once, silently,
@@ -270,10 +276,14 @@ func (w *watcher) watch(p string, ch <-chan zk.Event) {
 
 // report sends res unless it is what was last reported for its path.
 func (w *watcher) report(ctx context.Context, res store.Resource) error {
-	if old, ok := w.known[res.Key]; ok && bytes.Equal(old.Spec, res.Spec) {
+	old, ok := w.known[res.Key]
+	if ok && bytes.Equal(old.Spec, res.Spec) {
 		return nil
 	}
 	w.known[res.Key] = res
+	if !ok {
+		w.index(res.Key)
+	}
 	if w.silent {
 		return nil
 	}
@@ -286,6 +296,7 @@ func (w *watcher) forget(ctx context.Context, p string) error {
 		return nil
 	}
 	delete(w.known, p)
+	w.unindex(p)
 	if w.silent {
 		return nil
 	}
@@ -294,11 +305,9 @@ func (w *watcher) forget(ctx context.Context, p string) error {
 
 // dropPrefix forgets every registration at or under p.
 func (w *watcher) dropPrefix(ctx context.Context, p string) error {
-	for _, k := range w.sortedKnown() {
-		if k == p || strings.HasPrefix(k, p+"/") {
-			if err := w.forget(ctx, k); err != nil {
-				return err
-			}
+	for _, k := range w.knownUnder(p, nil) {
+		if err := w.forget(ctx, k); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -307,14 +316,16 @@ func (w *watcher) dropPrefix(ctx context.Context, p string) error {
 // dropMissing forgets the registrations under p whose child of p is not
 // among names.
 func (w *watcher) dropMissing(ctx context.Context, p string, names []string) error {
-	for _, k := range w.sortedKnown() {
-		rest, ok := strings.CutPrefix(k, p+"/")
-		if !ok {
-			continue
-		}
-		child, _, _ := strings.Cut(rest, "/")
-		if !slices.Contains(names, child) {
-			if err := w.forget(ctx, k); err != nil {
+	if len(w.below[p]) == 0 {
+		return nil
+	}
+	present := make(map[string]struct{}, len(names))
+	for _, n := range names {
+		present[n] = struct{}{}
+	}
+	for _, child := range slices.Sorted(maps.Keys(w.below[p])) {
+		if _, ok := present[child]; !ok {
+			if err := w.dropPrefix(ctx, path.Join(p, child)); err != nil {
 				return err
 			}
 		}
@@ -322,13 +333,48 @@ func (w *watcher) dropMissing(ctx context.Context, p string, names []string) err
 	return nil
 }
 
-func (w *watcher) sortedKnown() []string {
-	keys := make([]string, 0, len(w.known))
-	for k := range w.known {
-		keys = append(keys, k)
+// knownUnder appends the known paths at or under p to out, sorted.
+func (w *watcher) knownUnder(p string, out []string) []string {
+	if _, ok := w.known[p]; ok {
+		out = append(out, p)
 	}
-	slices.Sort(keys)
-	return keys
+	for _, child := range slices.Sorted(maps.Keys(w.below[p])) {
+		out = w.knownUnder(path.Join(p, child), out)
+	}
+	return out
+}
+
+// index records the known path k in below, up to the first ancestor that
+// already leads to a known registration.
+func (w *watcher) index(k string) {
+	for p := k; p != "/" && p != "."; p = path.Dir(p) {
+		dir, name := path.Dir(p), path.Base(p)
+		names := w.below[dir]
+		if names == nil {
+			names = map[string]struct{}{}
+			w.below[dir] = names
+		}
+		if _, ok := names[name]; ok {
+			return
+		}
+		names[name] = struct{}{}
+	}
+}
+
+// unindex removes the forgotten path k from below, and each ancestor that
+// no longer leads to a known registration.
+func (w *watcher) unindex(k string) {
+	for p := k; p != "/" && p != "."; p = path.Dir(p) {
+		if _, ok := w.known[p]; ok || len(w.below[p]) > 0 {
+			return
+		}
+		dir := path.Dir(p)
+		delete(w.below[dir], path.Base(p))
+		if len(w.below[dir]) > 0 {
+			return
+		}
+		delete(w.below, dir)
+	}
 }
 
 func (w *watcher) send(ctx context.Context, c source.Change) error {
