@@ -1,6 +1,7 @@
 package database
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -48,11 +49,32 @@ type Config struct {
 	// have no such setting.
 	// Not a configuration key: the app derives it from the election timings.
 	IdleTxTimeout time.Duration `json:"-" yaml:"-"`
+	// IOTimeout bounds every network read and write of a connection to a
+	// MySQL/MariaDB or PostgreSQL server, so that no statement, COMMIT
+	// included, blocks for longer on a black-holed connection: it then
+	// fails with a timeout and its connection is discarded. It bounds the
+	// wait for a statement's result too, lock waits included, so it must
+	// be above the longest statement Admin runs. MySQL: the driver's
+	// readTimeout and writeTimeout (unless the DSN sets them), whose COMMIT
+	// takes no context; PostgreSQL: a deadline on each read and write of
+	// pgx's socket (it has no such setting), under any deadline pgx sets
+	// itself for a cancelled context; a failed statement there returns
+	// after up to twice the timeout, as pgx first sends a cancel request on
+	// a new connection, bounded the same way. 0 means DefaultIOTimeout;
+	// negative disables it. SQLite has no network and ignores it.
+	// Not a configuration key: the app sets it to the election's
+	// OpTimeout-ish bound, so that a renew, a Resign or a fenced COMMIT on a
+	// dead connection ends within the election's timings.
+	IOTimeout time.Duration `json:"-" yaml:"-"`
 }
 
 // DefaultIdleTxTimeout is the idle-in-transaction limit when none is set:
 // below the default lease duration, far above any transaction Admin runs.
 const DefaultIdleTxTimeout = 5 * time.Second
+
+// DefaultIOTimeout is the I/O timeout when none is set: far above any
+// statement Admin runs, and finite, so that nothing waits forever.
+const DefaultIOTimeout = 30 * time.Second
 
 // Validate reports the first field that cannot work.
 func (c Config) Validate() error {
@@ -66,6 +88,9 @@ func (c Config) Validate() error {
 	}
 	if c.IdleTxTimeout > 0 && c.IdleTxTimeout < time.Millisecond {
 		return fmt.Errorf("%w: database.idleTxTimeout %v: must be at least 1ms (or negative to disable)", ErrConfig, c.IdleTxTimeout)
+	}
+	if c.IOTimeout > 0 && c.IOTimeout < time.Millisecond {
+		return fmt.Errorf("%w: database.ioTimeout %v: must be at least 1ms (or negative to disable)", ErrConfig, c.IOTimeout)
 	}
 	if c.MaxOpenConns < 0 {
 		return fmt.Errorf("%w: database.maxOpenConns %d: must not be negative", ErrConfig, c.MaxOpenConns)
@@ -154,6 +179,13 @@ func dialectorFor(cfg Config) (gorm.Dialector, error) {
 		mc.ParseTime = true
 		mc.Loc = time.UTC
 		mc.ClientFoundRows = true
+		if t := cfg.ioTimeout(); t > 0 {
+			// COMMIT takes no context in go-sql-driver: only these end it
+			// on a dead connection.
+			mc.ReadTimeout = cmp.Or(mc.ReadTimeout, t)
+			mc.WriteTimeout = cmp.Or(mc.WriteTimeout, t)
+			mc.Timeout = cmp.Or(mc.Timeout, t)
+		}
 		if t := cfg.idleTxTimeout(); t > 0 {
 			if mc.Params == nil {
 				mc.Params = map[string]string{}
@@ -162,8 +194,19 @@ func dialectorFor(cfg Config) (gorm.Dialector, error) {
 		}
 		return gormmysql.Open(mc.FormatDSN()), nil
 	default:
-		return postgres.Open(withPostgresParam(cfg.DSN, "idle_in_transaction_session_timeout", cfg.idleTxTimeout())), nil
+		pg := postgres.Config{DSN: withPostgresParam(cfg.DSN, "idle_in_transaction_session_timeout", cfg.idleTxTimeout())}
+		if t := cfg.ioTimeout(); t > 0 {
+			pg.OptionOpenDB = append(pg.OptionOpenDB, pgxIOTimeout(t))
+		}
+		return postgres.New(pg), nil
 	}
+}
+
+func (c Config) ioTimeout() time.Duration {
+	if c.IOTimeout == 0 {
+		return DefaultIOTimeout
+	}
+	return c.IOTimeout
 }
 
 func (c Config) idleTxTimeout() time.Duration {

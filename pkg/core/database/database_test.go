@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -87,6 +88,7 @@ var _ = Describe("Config", Label("quick"), func() {
 		},
 		Entry("unknown driver", database.Config{Driver: "oracle", DSN: "x"}, `database.driver "oracle"`),
 		Entry("empty DSN", database.Config{Driver: database.SQLite}, "database.dsn: must not be empty"),
+		Entry("sub-millisecond I/O timeout", database.Config{Driver: database.SQLite, DSN: "x.db", IOTimeout: time.Microsecond}, "database.ioTimeout"),
 		Entry("negative pool", database.Config{Driver: database.SQLite, DSN: "x.db", MaxOpenConns: -1}, "database.maxOpenConns"),
 		Entry("bad mysql DSN", database.Config{Driver: database.MySQL, DSN: "admin:s3cret@nonsense("}, "not a MySQL DSN"),
 	)

@@ -11,6 +11,9 @@
 //     (without it an UPDATE that writes identical values reports 0 rows).
 //   - postgres: PostgreSQL, through pgx.
 //
+// On both servers every network read and write is bounded (Config.IOTimeout),
+// so that no statement, COMMIT included, waits forever on a dead connection.
+//
 // A DSN may carry secrets: the password, and parameters such as sslpassword
 // or passfile. Nothing in this package prints one: every error names the DSN
 // through Redact, which hides every parameter whose key ends in password or
