@@ -39,3 +39,9 @@ func (s meteredStore) Replace(ctx context.Context, kind string, items []store.Re
 	s.count(ctx, "replace", err)
 	return res, err
 }
+
+func (s meteredStore) Apply(ctx context.Context, changes []store.Change) (store.ReplaceResult, error) {
+	res, err := s.ResourceStore.Apply(ctx, changes)
+	s.count(ctx, "apply", err)
+	return res, err
+}

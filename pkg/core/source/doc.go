@@ -26,9 +26,14 @@
 // # The loop
 //
 // Loop.Run is one term of mirroring: open the source, Watch, List, Replace
-// every kind of the View in the store, then apply each change (Upsert or
-// Delete) and relist on a timer (Resync). Writes use the context given to
-// Run: the term context, whose leader.Term fences them. Run returns
+// every kind of the View in the store, then apply the changes and relist on
+// a timer (Resync). Changes are written in batches, each one Store.Apply
+// (one fenced transaction): a batch is written when it holds BatchSize
+// store changes or BatchDelay after its first change arrived, whichever
+// comes first, so a stream costs one fence check per batch and a lone
+// change waits at most BatchDelay. A relist drops the pending batch (the
+// List it reads is newer). Writes use the context given to Run: the term
+// context, whose leader.Term fences them. Run returns
 //
 //   - nil once ctx is cancelled (after stopping the source),
 //   - an error wrapping leader.ErrFenced when the store refused a write

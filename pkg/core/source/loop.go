@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,8 +28,21 @@ type Loop struct {
 	Store store.ResourceStore
 	// Resync is the period of the full relist; 0 disables it.
 	Resync time.Duration
-	Log    logr.Logger
+	// BatchSize bounds how many store changes one write carries (0:
+	// DefaultBatchSize); BatchDelay bounds how long the first of them waits
+	// for others before the write (0: DefaultBatchDelay). Each write is one
+	// Store.Apply: one fenced transaction, one fence check.
+	BatchSize  int
+	BatchDelay time.Duration
+	Log        logr.Logger
 }
+
+// Defaults of Loop's batching: at a stream of changes a write carries up to
+// 1000 of them; a lone change is written 20ms after it arrived.
+const (
+	DefaultBatchSize  = 1000
+	DefaultBatchDelay = 20 * time.Millisecond
+)
 
 // Run mirrors the source until ctx is cancelled; see the package doc for
 // what it returns.
@@ -36,9 +50,11 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 	if l.Open == nil || l.View == nil || l.Store == nil {
 		return fmt.Errorf("%s: sync loop needs Open, View and Store", l.Name)
 	}
-	if l.Resync < 0 {
-		return fmt.Errorf("%s: resync period %s must not be negative", l.Name, l.Resync)
+	if l.Resync < 0 || l.BatchDelay < 0 || l.BatchSize < 0 {
+		return fmt.Errorf("%s: resync period %s, batch size %d and batch delay %s must not be negative",
+			l.Name, l.Resync, l.BatchSize, l.BatchDelay)
 	}
+	size, delay := cmp.Or(l.BatchSize, DefaultBatchSize), cmp.Or(l.BatchDelay, DefaultBatchDelay)
 	src, err := l.Open(ctx)
 	if err != nil {
 		return l.end(ctx, fmt.Errorf("%s: open source: %w", l.Name, err))
@@ -64,6 +80,23 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 		defer t.Stop()
 		resync = t.C
 	}
+	// batch holds the store changes not written yet; due fires delay after
+	// the first of them arrived.
+	var batch []Change
+	due := time.NewTimer(delay)
+	due.Stop()
+	defer due.Stop()
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		due.Stop()
+		if _, err := l.Store.Apply(ctx, batch); err != nil {
+			return fmt.Errorf("%s: apply %d changes: %w", l.Name, len(batch), err)
+		}
+		batch = batch[:0]
+		return nil
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -74,14 +107,26 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 				if cause == nil {
 					cause = ErrWatchEnded
 				}
-				return l.end(ctx, fmt.Errorf("%s: %w", l.Name, cause))
+				return l.end(ctx, fmt.Errorf("%s: %w", l.Name, cause)) // the next run relists
 			}
-			for _, sc := range view.Apply(c) {
-				if err := l.write(ctx, sc); err != nil {
+			if len(batch) == 0 {
+				due.Reset(delay)
+			}
+			batch = append(batch, view.Apply(c)...)
+			if len(batch) >= size {
+				if err := flush(); err != nil {
 					return l.end(ctx, err)
 				}
 			}
+		case <-due.C:
+			if err := flush(); err != nil {
+				return l.end(ctx, err)
+			}
 		case <-resync:
+			// The relist supersedes what is pending: it is older than
+			// the List the relist reads.
+			batch = batch[:0]
+			due.Stop()
 			if err := l.relist(ctx, src, view, false); err != nil {
 				return l.end(ctx, err)
 			}
@@ -120,24 +165,6 @@ func (l *Loop) relist(ctx context.Context, src Source, view View, first bool) er
 			l.Log.Info("listed", "loop", l.Name, "kind", kind, "items", len(byKind[kind]),
 				"added", res.Added, "updated", res.Updated, "deleted", res.Deleted, "resync", !first)
 		}
-	}
-	return nil
-}
-
-// write applies one store change with the term context.
-func (l *Loop) write(ctx context.Context, c Change) error {
-	r := c.Resource
-	switch c.Type {
-	case store.Upserted:
-		if _, err := l.Store.Upsert(ctx, r); err != nil {
-			return fmt.Errorf("%s: upsert %s %q: %w", l.Name, r.Kind, r.Key, err)
-		}
-	case store.Deleted:
-		if err := l.Store.Delete(ctx, r.Kind, r.Key); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("%s: delete %s %q: %w", l.Name, r.Kind, r.Key, err)
-		}
-	default:
-		return fmt.Errorf("%s: change of %s %q has unknown type %q", l.Name, r.Kind, r.Key, c.Type)
 	}
 	return nil
 }

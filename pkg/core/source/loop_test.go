@@ -108,6 +108,13 @@ func (s *fencingStore) Upsert(ctx context.Context, r store.Resource) (store.Reso
 	return s.ResourceStore.Upsert(ctx, r)
 }
 
+func (s *fencingStore) Apply(ctx context.Context, changes []store.Change) (store.ReplaceResult, error) {
+	if s.fenced.Load() {
+		return store.ReplaceResult{}, fmt.Errorf("apply %d changes: %w", len(changes), store.ErrFenced)
+	}
+	return s.ResourceStore.Apply(ctx, changes)
+}
+
 var _ = Describe("Loop", func() {
 	var (
 		ctx   context.Context

@@ -9,13 +9,11 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
-// Change is one change a Source saw.
-type Change struct {
-	// Type is store.Upserted or store.Deleted.
-	Type store.EventType
-	// Resource is the new state; for a deletion only Kind and Key matter.
-	Resource store.Resource
-}
+// Change is one change a Source saw: Type is store.Upserted or
+// store.Deleted; Resource is the new state (for a deletion only Kind and Key
+// matter). It is the store's batch write, so the loop hands a run of them
+// to Store.Apply as they are.
+type Change = store.Change
 
 // Upsert is a Change that creates or replaces r.
 func Upsert(r store.Resource) Change { return Change{Type: store.Upserted, Resource: r} }

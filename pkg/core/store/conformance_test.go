@@ -288,6 +288,110 @@ func conformance(b *backend) {
 		}, NodeTimeout(3*time.Minute))
 	})
 
+	Describe("Apply", func() {
+		It("makes a batch of changes of several kinds, the last change of a key counting", func() {
+			other := unique("kind")
+			_, err := b.store.Replace(ctx, kind, []store.Resource{
+				res(kind, "same", nil, `{"v":1}`),
+				res(kind, "respec", nil, `{"v":1}`),
+				res(kind, "drop", nil, `{}`),
+				res(kind, "churn", nil, `{}`),
+			})
+			Expect(err).NotTo(HaveOccurred())
+			sctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			events := b.store.Subscribe(sctx)
+
+			result, err := b.store.Apply(ctx, []store.Change{
+				{Type: store.Upserted, Resource: res(kind, "same", nil, `{ "v": 1 }`)},
+				{Type: store.Upserted, Resource: res(kind, "respec", nil, `{"v":2}`)},
+				{Type: store.Upserted, Resource: res(kind, "respec", map[string]string{"a": "1"}, `{"v":3}`)},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: "drop"}},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: "missing"}},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: "churn"}},
+				{Type: store.Upserted, Resource: res(kind, "churn", nil, `{"back":true}`)},
+				{Type: store.Upserted, Resource: res(kind, "gone", nil, `{}`)},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: "gone"}},
+				{Type: store.Upserted, Resource: res(other, "x", nil, `1`)},
+			})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Added: 1, Updated: 2, Deleted: 1}))
+
+			all := listAll(ctx, b.store, kind, store.ListOptions{})
+			Expect(contentOf(all...)).To(Equal([]content{
+				{kind, "churn", nil, `{"back":true}`},
+				{kind, "respec", map[string]string{"a": "1"}, `{"v":3}`},
+				{kind, "same", nil, `{"v":1}`},
+			}))
+			versions := map[string]int64{}
+			for _, r := range all {
+				versions[r.Key] = r.ResourceVersion
+			}
+			Expect(versions).To(Equal(map[string]int64{"churn": 2, "respec": 2, "same": 1}), "one version bump per batch")
+			Expect(contentOf(listAll(ctx, b.store, other, store.ListOptions{})...)).To(Equal([]content{{other, "x", nil, `1`}}))
+
+			type seen struct {
+				Type store.EventType
+				Key  string
+			}
+			var got []seen
+			Eventually(func() []seen {
+				for {
+					select {
+					case e := <-events:
+						got = append(got, seen{e.Type, e.Resource.Key})
+					default:
+						return got
+					}
+				}
+			}).WithTimeout(10 * time.Second).Should(ConsistOf(
+				seen{store.Upserted, "churn"}, seen{store.Upserted, "respec"}, seen{store.Deleted, "drop"}, seen{store.Upserted, "x"},
+			))
+
+			again, err := b.store.Apply(ctx, []store.Change{{Type: store.Upserted, Resource: res(kind, "same", nil, `{"v":1}`)}})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(again).To(Equal(store.ReplaceResult{}), "an unchanged upsert writes nothing")
+			empty, err := b.store.Apply(ctx, nil)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(empty).To(Equal(store.ReplaceResult{}))
+		})
+
+		It("takes 10k changes in one call", func() {
+			changes := make([]store.Change, 0, 10_000)
+			for i := range 10_000 {
+				changes = append(changes, store.Change{Type: store.Upserted, Resource: res(kind, fmt.Sprintf("instance-%05d", i),
+					map[string]string{"app": fmt.Sprintf("app-%d", i%50)}, fmt.Sprintf(`{"port":%d}`, i))})
+			}
+			result, err := b.store.Apply(ctx, changes)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Added: 10_000}))
+			for i := range changes {
+				if i%2 == 0 {
+					changes[i] = store.Change{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: changes[i].Resource.Key}}
+				} else {
+					changes[i].Resource.Spec = []byte(`{"moved":true}`)
+				}
+			}
+			result, err = b.store.Apply(ctx, changes)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Updated: 5000, Deleted: 5000}))
+			Expect(listAll(ctx, b.store, kind, store.ListOptions{Limit: 2500})).To(HaveLen(5000))
+		})
+
+		It("rejects a bad change with ErrInvalid and writes nothing", func() {
+			for _, bad := range []store.Change{
+				{Type: store.Upserted, Resource: res(kind, "b", nil, `{not json`)},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind}},
+				{Type: "renamed", Resource: res(kind, "b", nil, `{}`)},
+			} {
+				_, err := b.store.Apply(ctx, []store.Change{{Type: store.Upserted, Resource: res(kind, "a", nil, `{}`)}, bad})
+				Expect(err).To(MatchError(store.ErrInvalid))
+				Expect(err.Error()).To(ContainSubstring("changes[1]"))
+			}
+			Expect(listAll(ctx, b.store, kind, store.ListOptions{})).To(BeEmpty())
+		})
+	})
+
 	Describe("bad input", func() {
 		long := strings.Repeat("x", store.MaxKeyLength+1)
 		DescribeTable("Upsert rejects it with ErrInvalid and writes nothing",
@@ -352,6 +456,10 @@ func conformance(b *backend) {
 			_, err = b.store.Upsert(ctx, res(kind, "a", nil, `{}`))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(b.store.Delete(bare, kind, "a")).To(MatchError(store.ErrNoTerm))
+			_, err = b.store.Apply(bare, []store.Change{{Type: store.Deleted, Resource: res(kind, "a", nil, `{}`)}})
+			Expect(err).To(MatchError(store.ErrNoTerm))
+			_, err = b.store.Apply(bare, nil)
+			Expect(err).To(MatchError(store.ErrNoTerm))
 			_, err = b.store.Get(bare, kind, "a")
 			Expect(err).NotTo(HaveOccurred(), "reads need no term")
 		})
@@ -367,6 +475,11 @@ func conformance(b *backend) {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(got.Term).To(Equal(term.Number))
 			Expect(b.store.Delete(tctx, kind, "b")).To(Succeed())
+			_, err = b.store.Apply(tctx, []store.Change{{Type: store.Upserted, Resource: res(kind, "c", nil, `{}`)}})
+			Expect(err).NotTo(HaveOccurred())
+			got, err = b.store.Get(ctx, kind, "c")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(got.Term).To(Equal(term.Number))
 		})
 	})
 

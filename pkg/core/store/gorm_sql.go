@@ -123,10 +123,13 @@ func insertRows(n int) string {
 }
 
 // deleteKeys deletes n keys of one kind.
-func deleteKeys(n int) string {
+func deleteKeys(n int) string { return `DELETE FROM resources` + whereKeys(n) }
+
+// whereKeys selects n keys of one kind (arguments: the kind, then the keys).
+func whereKeys(n int) string {
 	var b strings.Builder
 	b.Grow(64 + 2*n)
-	b.WriteString(`DELETE FROM resources WHERE kind = ? AND res_key IN (`)
+	b.WriteString(` WHERE kind = ? AND res_key IN (`)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')

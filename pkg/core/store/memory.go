@@ -141,7 +141,7 @@ func (m *Memory) Replace(ctx context.Context, kind string, items []Resource) (Re
 	for _, s := range in {
 		keep[s.r.Key] = struct{}{}
 		old, exists := m.kinds[kind][s.r.Key]
-		if exists && maps.Equal(old.Labels, s.r.Labels) && bytes.Equal(old.Spec, s.r.Spec) {
+		if exists && sameContent(old, s.r) {
 			continue
 		}
 		if exists {
@@ -197,6 +197,11 @@ func (m *Memory) putLocked(r Resource, term int64, at time.Time) Resource {
 	r.UpdatedAt = at
 	rows[r.Key] = r
 	return r
+}
+
+// sameContent reports whether a write of r would leave old as it is.
+func sameContent(old, r Resource) bool {
+	return maps.Equal(old.Labels, r.Labels) && bytes.Equal(old.Spec, r.Spec)
 }
 
 // now is the local time UpdatedAt records, at the millisecond resolution

@@ -67,6 +67,11 @@ type ResourceStore interface {
 	Upsert(ctx context.Context, r Resource) (Resource, error)
 	Delete(ctx context.Context, kind, key string) error
 	Replace(ctx context.Context, kind string, items []Resource) (ReplaceResult, error)
+	// Apply makes a batch of changes (of any kinds) in one write: on GORM
+	// one fenced transaction, whose fence is checked once for the batch.
+	// A key's last change in the batch counts; an upsert that changes
+	// nothing and the deletion of a missing resource write nothing.
+	Apply(ctx context.Context, changes []Change) (ReplaceResult, error)
 	// Reset drops what this replica built during its term (caches, pending
 	// batches). It never deletes shared rows.
 	Reset(ctx context.Context) error

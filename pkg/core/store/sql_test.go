@@ -113,6 +113,11 @@ func sqlConformance(b *backend) {
 			Expect(b.store.Delete(ctxA, kind, "b")).To(MatchError(store.ErrFenced))
 			_, err = b.store.Replace(ctxA, kind, nil)
 			Expect(err).To(MatchError(store.ErrFenced))
+			_, err = b.store.Apply(ctxA, []store.Change{
+				{Type: store.Upserted, Resource: res(kind, "a", nil, `"late"`)},
+				{Type: store.Deleted, Resource: store.Resource{Kind: kind, Key: "b"}},
+			})
+			Expect(err).To(MatchError(store.ErrFenced))
 			Expect(listAll(ctx, b.store, kind, store.ListOptions{})).To(Equal(before))
 		}
 

@@ -1,0 +1,183 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// Change is one write of an Apply batch: Upserted creates or replaces
+// Resource, Deleted removes Resource.Kind/Resource.Key.
+type Change struct {
+	Type     EventType
+	Resource Resource
+}
+
+// pending is a batch's last change of one resource, validated.
+type pending struct {
+	typ  EventType
+	kind string
+	key  string
+	s    stored // for Upserted
+}
+
+// coalesce validates changes and keeps, per kind and key, the last one,
+// sorted by kind and key: the state the batch leaves does not depend on
+// the changes between a key's first and last.
+func coalesce(changes []Change) ([]pending, error) {
+	last := make(map[[2]string]pending, len(changes))
+	for i, c := range changes {
+		p := pending{typ: c.Type, kind: c.Resource.Kind, key: c.Resource.Key}
+		switch c.Type {
+		case Upserted:
+			s, err := normalize(c.Resource)
+			if err != nil {
+				return nil, fmt.Errorf("changes[%d]: %w", i, err)
+			}
+			p.s = s
+		case Deleted:
+			if err := validateKindKey(p.kind, p.key); err != nil {
+				return nil, fmt.Errorf("changes[%d]: %w", i, err)
+			}
+		default:
+			return nil, fmt.Errorf("%w: changes[%d] (%s/%s) has type %q: want %q or %q",
+				ErrInvalid, i, p.kind, p.key, c.Type, Upserted, Deleted)
+		}
+		last[[2]string{p.kind, p.key}] = p
+	}
+	out := make([]pending, 0, len(last))
+	for _, p := range last {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b pending) int {
+		if c := strings.Compare(a.kind, b.kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.key, b.key)
+	})
+	return out, nil
+}
+
+// Apply makes the changes, in one fenced transaction: the fence once, then
+// the touched rows read under row locks, then batched DELETEs, INSERTs and
+// upserts as in Replace. When a key changes several times in a batch the
+// last change counts (one version bump); an upsert that leaves labels and
+// spec as stored writes nothing; deleting a missing resource is no error.
+// It returns how many resources were added, updated and deleted.
+func (s *GORM) Apply(ctx context.Context, changes []Change) (ReplaceResult, error) {
+	ps, err := coalesce(changes)
+	if err != nil {
+		return ReplaceResult{}, fmt.Errorf("apply: %w", err)
+	}
+	var res ReplaceResult
+	if len(ps) == 0 {
+		if _, err := authorize(ctx); err != nil {
+			return res, fmt.Errorf("apply: %w", err)
+		}
+		return res, nil
+	}
+	err = s.write(ctx, fmt.Sprintf("apply %d changes", len(changes)), func(tx *gorm.DB, a authority) ([]Event, error) {
+		var events []Event
+		for len(ps) > 0 {
+			n := 1
+			for n < len(ps) && ps[n].kind == ps[0].kind {
+				n++
+			}
+			plan, err := s.planApply(tx, ps[:n], a.termNumber())
+			if err != nil {
+				return nil, err
+			}
+			res.Added += len(plan.adds)
+			res.Updated += len(plan.updates)
+			res.Deleted += len(plan.deletes)
+			ev, err := plan.apply(tx, s)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev...)
+			ps = ps[n:]
+		}
+		return events, nil
+	})
+	if err != nil {
+		return ReplaceResult{}, err
+	}
+	return res, nil
+}
+
+// planApply compares the changes of one kind with their rows, read under
+// row locks inside tx in batches of keys.
+func (s *GORM) planApply(tx *gorm.DB, ps []pending, term int64) (replacePlan, error) {
+	kind := ps[0].kind
+	byKey := make(map[string]resourceRow, len(ps))
+	for chunk := range slices.Chunk(ps, s.opts.batchSize) {
+		args := make([]any, 0, len(chunk)+1)
+		args = append(args, kind)
+		for _, p := range chunk {
+			args = append(args, p.key)
+		}
+		var rows []resourceRow
+		q := selectResource + whereKeys(len(chunk)) + s.d.forUpdate
+		if err := tx.Raw(q, args...).Scan(&rows).Error; err != nil {
+			return replacePlan{}, fmt.Errorf("read %d rows: %w", len(chunk), err)
+		}
+		for _, r := range rows {
+			byKey[r.ResKey] = r
+		}
+	}
+	plan := replacePlan{kind: kind}
+	at := now().UnixMilli()
+	for _, p := range ps {
+		old, ok := byKey[p.key]
+		switch {
+		case p.typ == Deleted && ok:
+			plan.deletes = append(plan.deletes, old)
+		case p.typ == Deleted:
+		case !ok:
+			plan.adds = append(plan.adds, rowOf(p.s, 1, term, at))
+		case old.Digest != p.s.digest:
+			plan.updates = append(plan.updates, rowOf(p.s, old.ResourceVersion+1, term, at))
+		}
+	}
+	return plan, nil
+}
+
+// Apply makes the changes in one step under the lock, with the semantics
+// of GORM.Apply.
+func (m *Memory) Apply(ctx context.Context, changes []Change) (ReplaceResult, error) {
+	ps, err := coalesce(changes)
+	if err != nil {
+		return ReplaceResult{}, fmt.Errorf("apply: %w", err)
+	}
+	a, err := m.authorize(ctx, fmt.Sprintf("apply %d changes", len(changes)))
+	if err != nil {
+		return ReplaceResult{}, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var res ReplaceResult
+	var events []Event
+	at := now()
+	for _, p := range ps {
+		old, exists := m.kinds[p.kind][p.key]
+		switch {
+		case p.typ == Deleted && exists:
+			delete(m.kinds[p.kind], p.key)
+			res.Deleted++
+			events = append(events, Event{Type: Deleted, Resource: cloneResource(old)})
+		case p.typ == Deleted, exists && sameContent(old, p.s.r):
+		default:
+			if exists {
+				res.Updated++
+			} else {
+				res.Added++
+			}
+			events = append(events, Event{Type: Upserted, Resource: cloneResource(m.putLocked(p.s.r, a.termNumber(), at))})
+		}
+	}
+	m.notify.publish(events...)
+	return res, nil
+}
