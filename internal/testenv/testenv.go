@@ -7,6 +7,7 @@
 package testenv
 
 import (
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -38,4 +39,15 @@ func RunSpecs(t *testing.T, description string) {
 		suite.LabelFilter = f
 	}
 	ginkgo.RunSpecs(t, description, suite, reporter)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// throwaway server a suite starts.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
