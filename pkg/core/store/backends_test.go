@@ -75,6 +75,7 @@ var _ = func() bool {
 			}, NodeTimeout(2*time.Minute))
 			conformance(b)
 			sqlConformance(b)
+			chunkedReplace(b)
 		})
 	}
 	return true

@@ -27,10 +27,11 @@
 //     resource written between two pages may or may not show up.
 //   - Upsert, Delete: one resource, one transaction. Delete of a missing
 //     resource is ErrNotFound.
-//   - Replace(kind, items): makes kind hold exactly items in one
-//     transaction and reports how many were added, updated and deleted.
-//     Items equal to what is stored (same labels and compacted spec) are
-//     not written and keep their version.
+//   - Replace(kind, items): makes kind hold exactly items and reports how
+//     many were added, updated and deleted. Items equal to what is stored
+//     (same labels and compacted spec) are not written and keep their
+//     version. The memory backend does it in one step; the GORM backend
+//     in chunks (see "Replace on the GORM backend" below).
 //   - Subscribe: the changes this replica commits, in commit order, as
 //     events. Changes written by other replicas are not delivered: readers
 //     that need them read the shared rows. A subscription's channel is
@@ -42,7 +43,7 @@
 //     subscription and discards their undelivered events. It never deletes
 //     shared rows; the next leader's Replace reconciles them. The GORM
 //     backend keeps no other per-term state (no cache to go stale):
-//     Replace reads what it compares inside its own transaction.
+//     Replace reads what it compares inside its own transactions.
 //
 // # Write permission and fencing
 //
@@ -92,14 +93,61 @@
 // step, at the cost of reading a kind's rows to select among them (Admin's
 // kinds hold thousands of resources, not millions).
 //
-// Replace reads the kind's (key, version, digest) under row locks (FOR
-// UPDATE; SQLite already holds the write lock), where digest is a SHA-256
-// of the stored labels and spec, and then writes only the differences in
-// batched statements: deletes, inserts, and updates as multi-row upserts,
-// each of at most the batch size (DefaultBatchSize rows, or
-// DefaultSQLiteBatchSize on SQLite; WithBatchSize) and about 4 MiB, which
-// keeps every statement far below the bind variable limits (SQLite 32766,
-// PostgreSQL 65535) and MySQL's max_allowed_packet.
+// Writes are batched statements: deletes, inserts, and updates as
+// multi-row upserts, each of at most the batch size (DefaultBatchSize rows,
+// or DefaultSQLiteBatchSize on SQLite; WithBatchSize) and about 4 MiB,
+// which keeps every statement far below the bind variable limits (SQLite
+// 32766, PostgreSQL 65535) and MySQL's max_allowed_packet.
+//
+// # Replace on the GORM backend
+//
+// One transaction for a whole registry would hold the fence's shared lock,
+// and on SQLite the database's only write lock, for as long as it runs (a
+// million rows take tens of seconds), and everything that waits for either
+// (the leader's renew, a successor's acquisition, every other write on
+// SQLite) would wait as long. So Replace writes in chunks, each its own
+// fenced transaction of at most a chunk's rows (DefaultReplaceChunkRows)
+// that commits at the end of the first batch past its time budget
+// (DefaultReplaceChunkTime; WithReplaceChunk). On SQLite it leaves the
+// write lock free for a moment between chunks, as SQLite's busy handler
+// polls instead of queueing.
+//
+// Replace first validates every item (a bad one fails the call before
+// anything is written) and sorts their indexes by key; it keeps no second
+// copy of the items: each chunk normalizes its own again. Then:
+//
+//  1. Adds and updates, in key order: each batch of source items is
+//     compared with its rows' (key, version, digest), read under row locks
+//     (FOR UPDATE; SQLite already holds the write lock), where digest is a
+//     SHA-256 of the stored labels and spec; only the differences are
+//     written.
+//  2. Deletes, after every add and update committed: the kind's keys are
+//     scanned in key order, outside any transaction, and those the source
+//     does not hold are deleted in key order, in chunks, each batch read
+//     under row locks first (the events carry the old rows).
+//
+// When the source and the stored kind each fit in one chunk, both steps
+// run in one transaction: a small Replace is atomic, as before.
+//
+// What readers see while a chunked Replace runs: every committed chunk, so
+// a mix, never a snapshot. During step 1 the kind holds the old resources
+// with a prefix of the source's keys (in key order) already added or
+// updated; no resource that the source also holds is ever missing, and
+// nothing outside old ∪ source appears. Once step 1 is done the kind is
+// old ∪ source, with the source's content for every key the source holds;
+// step 2 then removes the vanished keys, lowest first. Deletes come last so
+// that a resource that moved to a new key is never absent from both.
+// After Replace returns without error, the kind equals the source. If a
+// chunk fails (ErrFenced after the term was lost, a cancelled ctx, a
+// database error), the chunks before it stay committed, their counts are
+// returned with the error, and the kind is somewhere in the sequence above;
+// the next Replace (the next leader's) completes it. Subscribers get each
+// chunk's events once it commits, all adds and updates before any delete.
+//
+// Other writes of the same replica may run between two chunks (a write
+// waits for at most one chunk): they are ordered per key, not against the
+// Replace as a whole. A key written that way stays if its chunk already
+// went by, and is overwritten or deleted if it did not.
 //
 // Writes of one GORM store are serialised inside the process (one write
 // transaction at a time per replica), which is what gives subscribers

@@ -1,6 +1,10 @@
 package store
 
-import "gorm.io/gorm"
+import (
+	"time"
+
+	"gorm.io/gorm"
+)
 
 // Operations reported to a TxHook.
 const (
@@ -11,8 +15,9 @@ const (
 
 // TxHook is called inside a GORM write transaction, after the fence and
 // after the statement that wrote r, once per resource added, updated or
-// deleted (op is OpAdd, OpUpdate or OpDelete). An error rolls the whole
-// transaction back and is returned by the write. It exists for audit and
+// deleted (op is OpAdd, OpUpdate or OpDelete). An error rolls its
+// transaction back (for a Replace in several chunks, that chunk's: the
+// earlier ones stay) and is returned by the write. It exists for audit and
 // for tests that need a database-ordered write log; production code
 // normally leaves it unset.
 type TxHook func(tx *gorm.DB, op string, r Resource) error
@@ -44,6 +49,8 @@ type options struct {
 	txHook      TxHook
 	batchSize   int
 	eventBuffer int
+	chunkRows   int           // WithReplaceChunk
+	chunkTime   time.Duration // WithReplaceChunk
 }
 
 func buildOptions(opts []Option) options {

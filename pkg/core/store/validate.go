@@ -132,15 +132,9 @@ func normalizeItems(kind string, items []Resource) ([]stored, error) {
 	out := make([]stored, 0, len(items))
 	seen := make(map[string]int, len(items))
 	for i, it := range items {
-		if it.Kind == "" {
-			it.Kind = kind
-		}
-		if it.Kind != kind {
-			return nil, fmt.Errorf("%w: items[%d] has kind %q: Replace of kind %q takes only that kind", ErrInvalid, i, it.Kind, kind)
-		}
-		s, err := normalize(it)
+		s, err := normalizeItem(kind, i, it)
 		if err != nil {
-			return nil, fmt.Errorf("items[%d]: %w", i, err)
+			return nil, err
 		}
 		if j, dup := seen[it.Key]; dup {
 			return nil, fmt.Errorf("%w: items[%d] and items[%d] have the same key %q", ErrInvalid, j, i, it.Key)
@@ -149,6 +143,22 @@ func normalizeItems(kind string, items []Resource) ([]stored, error) {
 		out = append(out, s)
 	}
 	return out, nil
+}
+
+// normalizeItem validates items[i] of Replace(kind, items): it must be of
+// kind (an empty Kind is taken as kind).
+func normalizeItem(kind string, i int, it Resource) (stored, error) {
+	if it.Kind == "" {
+		it.Kind = kind
+	}
+	if it.Kind != kind {
+		return stored{}, fmt.Errorf("%w: items[%d] has kind %q: Replace of kind %q takes only that kind", ErrInvalid, i, it.Kind, kind)
+	}
+	s, err := normalize(it)
+	if err != nil {
+		return stored{}, fmt.Errorf("items[%d]: %w", i, err)
+	}
+	return s, nil
 }
 
 // cloneResource returns a copy that shares no memory with r.

@@ -1,0 +1,204 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/pkg/core/store"
+)
+
+// txLog records, per transaction of a GORM store, the writes its TxHook
+// saw, in order.
+type txLog struct {
+	mu  sync.Mutex
+	txs []string // one id per transaction, in order of their first write
+	ops map[string][]string
+}
+
+func (l *txLog) hook(failOn string, err error) store.TxHook {
+	return func(tx *gorm.DB, op string, r store.Resource) error {
+		if r.Key == failOn {
+			return err
+		}
+		id := fmt.Sprintf("%p", tx.Statement.ConnPool) // the *sql.Tx
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.ops == nil {
+			l.ops = map[string][]string{}
+		}
+		if _, ok := l.ops[id]; !ok {
+			l.txs = append(l.txs, id)
+		}
+		l.ops[id] = append(l.ops[id], op+" "+r.Key)
+		return nil
+	}
+}
+
+func (l *txLog) transactions() [][]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([][]string, 0, len(l.txs))
+	for _, id := range l.txs {
+		out = append(out, l.ops[id])
+	}
+	return out
+}
+
+func items(kind, prefix string, n int, spec string) []store.Resource {
+	out := make([]store.Resource, n)
+	for i := range out {
+		out[i] = res(kind, fmt.Sprintf("%s-%03d", prefix, i), nil, spec)
+	}
+	return out
+}
+
+// chunkedReplace registers the specs of the GORM backend's Replace, which
+// writes a large kind in several fenced transactions (chunks).
+func chunkedReplace(b *backend) {
+	var (
+		ctx  context.Context
+		kind string
+	)
+	BeforeEach(func() {
+		ctx = store.Unfenced(context.Background())
+		kind = unique("kind")
+	})
+
+	Describe("chunked Replace", func() {
+		It("writes every add and update before the first delete, each chunk its own bounded transaction", func() {
+			var log txLog
+			s, err := store.NewGORM(b.db, store.WithTxHook(log.hook("", nil)), store.WithBatchSize(4), store.WithReplaceChunk(10, time.Hour))
+			Expect(err).NotTo(HaveOccurred())
+			// 50 old resources; the source keeps 20 of them (10 changed)
+			// and adds 15: 30 vanish.
+			_, err = s.Replace(ctx, kind, items(kind, "old", 50, `1`))
+			Expect(err).NotTo(HaveOccurred())
+			source := append(items(kind, "old", 20, `1`), items(kind, "new", 15, `{}`)...)
+			for i := range 10 {
+				source[i].Spec = []byte(`2`)
+			}
+			log = txLog{}
+			events := s.Subscribe(ctx)
+
+			result, err := s.Replace(ctx, kind, source)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Added: 15, Updated: 10, Deleted: 30}))
+			Expect(contentOf(listAll(ctx, s, kind, store.ListOptions{})...)).To(Equal(contentOf(sortedByKey(source)...)))
+
+			txs := log.transactions()
+			Expect(len(txs)).To(BeNumerically(">", 1))
+			for _, ops := range txs {
+				Expect(len(ops)).To(BeNumerically("<=", 10), "a chunk writes at most its rows: %v", ops)
+			}
+			var types []store.EventType
+			Eventually(func() []store.EventType {
+				for {
+					select {
+					case e := <-events:
+						types = append(types, e.Type)
+					default:
+						return types
+					}
+				}
+			}).Should(HaveLen(55))
+			firstDelete := slices.Index(types, store.Deleted)
+			Expect(firstDelete).To(Equal(25), "25 adds and updates, then the deletes")
+			Expect(types[firstDelete:]).NotTo(ContainElement(store.Upserted))
+		})
+
+		It("is one transaction when the source and the kind fit in one chunk", func() {
+			boom := errors.New("boom")
+			_, err := b.store.Replace(ctx, kind, []store.Resource{res(kind, "gone", nil, `1`), res(kind, "kept", nil, `1`)})
+			Expect(err).NotTo(HaveOccurred())
+			s, err := store.NewGORM(b.db, store.WithTxHook((&txLog{}).hook("gone", boom)), store.WithBatchSize(2), store.WithReplaceChunk(10, time.Hour))
+			Expect(err).NotTo(HaveOccurred())
+
+			_, err = s.Replace(ctx, kind, append(items(kind, "new", 5, `{}`), res(kind, "kept", nil, `2`)))
+			Expect(err).To(MatchError(boom), "the hook fails on the delete of gone, the last write")
+			Expect(contentOf(listAll(ctx, s, kind, store.ListOptions{})...)).To(Equal([]content{
+				{kind, "gone", nil, `1`}, {kind, "kept", nil, `1`},
+			}), "the adds and the update were rolled back with the delete")
+		})
+
+		It("keeps what earlier chunks committed when a later one fails, counts it, and the next Replace completes it", func() {
+			boom := errors.New("boom")
+			failing, err := store.NewGORM(b.db, store.WithTxHook((&txLog{}).hook("item-035", boom)), store.WithBatchSize(5), store.WithReplaceChunk(10, time.Hour))
+			Expect(err).NotTo(HaveOccurred())
+			source := items(kind, "item", 50, `{}`)
+			result, err := failing.Replace(ctx, kind, source)
+			Expect(err).To(MatchError(boom))
+			Expect(result).To(Equal(store.ReplaceResult{Added: 30}), "three chunks of 10 committed before the fourth failed")
+			Expect(listAll(ctx, b.store, kind, store.ListOptions{})).To(HaveLen(30))
+
+			result, err = b.store.Replace(ctx, kind, source)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Added: 20}))
+			Expect(listAll(ctx, b.store, kind, store.ListOptions{})).To(HaveLen(50))
+		})
+
+		It("keeps the leader renewing while a Replace outlasts the renew timeout", func(sctx SpecContext) {
+			// A hook that spends 1 ms per row stands in for a large
+			// registry: in one transaction, this Replace would hold its
+			// locks for over 4 s, four times the renew's timeout.
+			slow := store.WithTxHook(func(*gorm.DB, string, store.Resource) error {
+				time.Sleep(time.Millisecond)
+				return nil
+			})
+			s, err := store.NewGORM(b.db, slow, store.WithBatchSize(20), store.WithReplaceChunk(1000, 100*time.Millisecond))
+			Expect(err).NotTo(HaveOccurred())
+			tctx, term := b.termCtx(sctx)
+
+			var (
+				mu       sync.Mutex
+				failures []error
+				renewed  atomic.Int64
+			)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+					opCtx, cancel := context.WithTimeout(sctx, time.Second)
+					_, err := b.lease.Renew(opCtx, term, time.Hour)
+					cancel()
+					if err != nil {
+						mu.Lock()
+						failures = append(failures, err)
+						mu.Unlock()
+						continue
+					}
+					renewed.Add(1)
+				}
+			})
+			result, err := s.Replace(tctx, kind, items(kind, "big", 4000, `{}`))
+			close(stop)
+			wg.Wait()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(result).To(Equal(store.ReplaceResult{Added: 4000}))
+			Expect(failures).To(BeEmpty(), "every renew during the Replace succeeded within its timeout")
+			Expect(renewed.Load()).To(BeNumerically(">", 0))
+		}, NodeTimeout(2*time.Minute))
+	})
+}
+
+func sortedByKey(rs []store.Resource) []store.Resource {
+	out := slices.Clone(rs)
+	slices.SortFunc(out, func(a, b store.Resource) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
