@@ -52,7 +52,7 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 			openDatabase,
 			NewMetrics,
 			newStore,
-			newLeaseElection,
+			newElector,
 			runtime.AsComponent(newDiscovery),
 			runtime.AsComponent(newEngine),
 			newRuntime,
@@ -127,15 +127,6 @@ func newStore(lc fx.Lifecycle, cfg Config, db *gorm.DB, m *Metrics) (store.Resou
 	return meteredStore{ResourceStore: st, m: m}, nil
 }
 
-func newLeaseElection(cfg Config, db *gorm.DB, m *Metrics, log logr.Logger) (*election, error) {
-	le, err := runtime.NewLeaseElector(db, cfg.Election.Leader(),
-		leader.WithLogger(log.WithName("leader")), leader.WithObserver(m))
-	if err != nil {
-		return nil, err
-	}
-	return newElection(le), nil
-}
-
 func newDiscovery(cfg Config, st store.ResourceStore, log logr.Logger) *discovery.Discovery {
 	return discovery.New(discovery.Config{URL: cfg.Registry.URL, Resync: cfg.Registry.Resync.D()}, st, registrySources(), log)
 }
@@ -149,24 +140,24 @@ type runtimeParams struct {
 
 	Config     Config
 	Log        logr.Logger
-	Election   *election
+	Elector    leader.Elector
 	Store      store.ResourceStore
 	Components []runtime.Component `group:"components"`
 }
 
 func newRuntime(p runtimeParams) (*runtime.Runtime, error) {
-	return runtime.New(p.Log.WithName("runtime"), p.Election, p.Components, runtime.Options{
+	return runtime.New(p.Log.WithName("runtime"), p.Elector, p.Components, runtime.Options{
 		DrainTimeout: p.Config.Runtime.DrainTimeout.D(),
 		Resetter:     p.Store,
 	})
 }
 
-func newAPI(cfg Config, rt *runtime.Runtime, el *election, st store.ResourceStore, m *Metrics, started *atomic.Bool, log logr.Logger) *API {
-	m.watchState(rt.Status, el.LastRenewal, time.Now)
+func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, log logr.Logger) *API {
+	m.watchState(rt.Status, lastRenewal(rt), time.Now)
 	return &API{
 		Status:        rt.Status,
 		Started:       started.Load,
-		LastRenewal:   el.LastRenewal,
+		LastRenewal:   lastRenewal(rt),
 		Lease:         el,
 		Store:         st,
 		Registry:      m.Registry,

@@ -166,7 +166,9 @@ var _ = Describe("Heartbeat on sqlite", Label("sqlite"), func() {
 	})
 
 	It("runs under the runtime with the leader's term and stops with it", func(ctx SpecContext) {
-		le, err := runtime.NewLeaseElector(db, leader.Config{
+		epochs, err := leader.NewEpochs(db)
+		Expect(err).NotTo(HaveOccurred())
+		le, err := leader.NewLeaseElector(db, epochs, leader.Config{
 			Name:          "hb",
 			LeaseDuration: 2 * time.Second,
 			RenewDeadline: 1500 * time.Millisecond,

@@ -62,19 +62,19 @@ var _ = Describe("Lease", func() {
 				Expect(err).NotTo(HaveOccurred())
 				return l
 			}
-			newElector := func(l *leader.Lease, cfg leader.Config, opts ...leader.Option) *leader.Elector {
+			newElector := func(l *leader.Lease, cfg leader.Config, opts ...leader.Option) *leader.LeaseElector {
 				GinkgoHelper()
-				e, err := leader.NewElector(l, cfg, append([]leader.Option{leader.WithLogger(GinkgoLogr)}, opts...)...)
+				e, err := leader.NewLeaseElector(l.DB(), l.Epochs(), cfg, append([]leader.Option{leader.WithLogger(GinkgoLogr)}, opts...)...)
 				Expect(err).NotTo(HaveOccurred())
 				return e
 			}
 			// campaign runs Campaign on its own goroutine; the returned
 			// channel yields the leadership and the instant Campaign returned.
 			type won struct {
-				l  *leader.Leadership
+				l  leader.Leadership
 				at time.Time
 			}
-			campaign := func(ctx context.Context, e *leader.Elector) <-chan won {
+			campaign := func(ctx context.Context, e *leader.LeaseElector) <-chan won {
 				out := make(chan won, 1)
 				var wg sync.WaitGroup
 				wg.Add(1)

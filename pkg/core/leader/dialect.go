@@ -2,12 +2,14 @@ package leader
 
 import (
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 )
 
 // dialect holds the only SQL that differs between databases: the clock, the
-// row locks and the idempotent insert. Everything else is written once.
+// row locks, the idempotent insert and the table options. Everything else
+// is written once.
 type dialect struct {
 	name string
 	// nowMillis is an expression for the database clock in integer
@@ -17,51 +19,45 @@ type dialect struct {
 	// SQLite has no row locks: Admin opens it with BEGIN IMMEDIATE, so every
 	// transaction already holds the database's write lock.
 	forUpdate, forShare string
-	insertIgnore        string
-	createTable         string
+	// insertIgnore formats an INSERT of one row that does nothing when the
+	// primary key exists.
+	insertIgnore func(table, columns, values string) string
+	// tableSuffix ends every CREATE TABLE (MySQL: binary collation, so that
+	// names compare byte for byte as on the other databases).
+	tableSuffix string
 }
-
-const columns = `name, holder, term, acquired_at, renewed_at, expires_at, transitions`
 
 var dialects = map[string]dialect{
 	"sqlite": {
-		name:         "sqlite",
-		nowMillis:    `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
-		insertIgnore: `INSERT OR IGNORE INTO leader_leases (` + columns + `) VALUES (?, '', 0, 0, 0, 0, 0)`,
-		createTable:  createTable(""),
+		name:      "sqlite",
+		nowMillis: `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`,
+		insertIgnore: func(table, columns, values string) string {
+			return `INSERT OR IGNORE INTO ` + table + ` (` + columns + `) VALUES (` + values + `)`
+		},
 	},
 	"mysql": {
 		name: "mysql",
 		// UTC_TIMESTAMP ignores the session time zone; TIMESTAMPDIFF between
 		// two DATETIMEs does no zone conversion either.
-		nowMillis:    `CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000 AS SIGNED)`,
-		forUpdate:    ` FOR UPDATE`,
-		forShare:     ` LOCK IN SHARE MODE`, // MariaDB does not accept FOR SHARE; MySQL takes both
-		insertIgnore: `INSERT IGNORE INTO leader_leases (` + columns + `) VALUES (?, '', 0, 0, 0, 0, 0)`,
-		createTable:  createTable(` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`),
+		nowMillis: `CAST(TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6)) DIV 1000 AS SIGNED)`,
+		forUpdate: ` FOR UPDATE`,
+		forShare:  ` LOCK IN SHARE MODE`, // MariaDB does not accept FOR SHARE; MySQL takes both
+		insertIgnore: func(table, columns, values string) string {
+			return `INSERT IGNORE INTO ` + table + ` (` + columns + `) VALUES (` + values + `)`
+		},
+		tableSuffix: ` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`,
 	},
 	"postgres": {
 		name: "postgres",
 		// statement_timestamp, not now(): inside a transaction now() is the
 		// time the transaction began.
-		nowMillis:    `CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)`,
-		forUpdate:    ` FOR UPDATE`,
-		forShare:     ` FOR SHARE`,
-		insertIgnore: `INSERT INTO leader_leases (` + columns + `) VALUES (?, '', 0, 0, 0, 0, 0) ON CONFLICT (name) DO NOTHING`,
-		createTable:  createTable(""),
+		nowMillis: `CAST(EXTRACT(EPOCH FROM statement_timestamp()) * 1000 AS BIGINT)`,
+		forUpdate: ` FOR UPDATE`,
+		forShare:  ` FOR SHARE`,
+		insertIgnore: func(table, columns, values string) string {
+			return `INSERT INTO ` + table + ` (` + columns + `) VALUES (` + values + `) ON CONFLICT (name) DO NOTHING`
+		},
 	},
-}
-
-func createTable(suffix string) string {
-	return `CREATE TABLE IF NOT EXISTS leader_leases (
-	name VARCHAR(128) NOT NULL PRIMARY KEY,
-	holder VARCHAR(255) NOT NULL DEFAULT '',
-	term BIGINT NOT NULL DEFAULT 0,
-	acquired_at BIGINT NOT NULL DEFAULT 0,
-	renewed_at BIGINT NOT NULL DEFAULT 0,
-	expires_at BIGINT NOT NULL DEFAULT 0,
-	transitions BIGINT NOT NULL DEFAULT 0
-)` + suffix
 }
 
 func dialectOf(db *gorm.DB) (dialect, error) {
@@ -72,10 +68,27 @@ func dialectOf(db *gorm.DB) (dialect, error) {
 	return d, nil
 }
 
-func (d dialect) selectRow(lock string) string {
-	return `SELECT ` + columns + `, ` + d.nowMillis + ` AS now_ms FROM leader_leases WHERE name = ?` + lock
+// selectRow reads the row of one name, and the database clock, from table.
+func (d dialect) selectRow(table, columns, lock string) string {
+	return `SELECT ` + columns + `, ` + d.nowMillis + ` AS now_ms FROM ` + table + ` WHERE name = ?` + lock
 }
 
 func (d dialect) selectNow() string {
 	return `SELECT ` + d.nowMillis + ` AS now_ms`
+}
+
+func (d dialect) createTable(table, body string) string {
+	return `CREATE TABLE IF NOT EXISTS ` + table + ` (` + body + `)` + d.tableSuffix
+}
+
+// isMissingTable reports whether err says a table does not exist: SQLite
+// "no such table", MySQL error 1146 "... doesn't exist", PostgreSQL 42P01
+// "relation ... does not exist".
+func isMissingTable(err error) bool {
+	if err == nil {
+		return false
+	}
+	s := err.Error()
+	return strings.Contains(s, "no such table") || strings.Contains(s, "1146") ||
+		strings.Contains(s, "42P01") || (strings.Contains(s, "relation") && strings.Contains(s, "does not exist"))
 }

@@ -1,16 +1,47 @@
-// Package leader elects one holder per election name through a lease row in
-// Admin's own database, and hands the winner a fencing token.
+// Package leader is Admin's election: the contract every election backend
+// implements (Elector, Leadership), the SQL lease backend on Admin's own
+// database, and the fencing epoch that turns any backend's win into a term
+// the store can check.
 //
 // # Pieces
 //
+//   - Elector, Leadership, ForceReleaser (contract.go): the election as the
+//     runtime consumes it. Backends: LeaseElector here; Kubernetes Leases
+//     and etcd in subpackages.
+//   - Epochs (epoch.go): table leader_epochs, one row per election with the
+//     current term, its holder and the backend's token. Every backend mints
+//     its terms here; the number only ever increases.
+//   - Fence (fence.go): the check every write transaction of the store
+//     makes against the epoch row.
+//   - Term (term.go): the fencing token, carried by the term context.
 //   - Config (config.go): the timings and their validation.
 //   - Lease (lease.go, dialect.go): the SQL backend. Table leader_leases has
 //     one row per election: name, holder, term, acquired_at, renewed_at,
 //     expires_at, transitions. Times are integer milliseconds of the
 //     database's clock, computed inside each statement.
-//   - Elector (elector.go): the campaign loop and, per term, the renew loop.
-//   - Term (term.go): the fencing token, carried by the term context.
-//   - Fence (fence.go): the check a write transaction makes against the row.
+//   - LeaseElector (elector.go, trouble.go): the campaign loop and, per
+//     term, the renew loop, on the lease.
+//
+// Follow one term: LeaseElector.Campaign -> Lease.TryAcquire, which locks the
+// lease row and calls Epochs.MintTx in the same transaction -> the term
+// context (WithTerm) -> runtime's leader runner hands it to the leader
+// components -> the store's write transaction calls Fence first.
+//
+// # The epoch
+//
+// Mint locks the election's epoch row, takes the next number above the
+// row's term, the caller's floor (the lease row's term), the highest term
+// this process has seen and, when the row is new, the store's highest
+// stamped term (WithFloor), and writes it with the holder. Fence reads the
+// row under a shared lock that lasts until the write commits, and refuses a
+// term that is not the row's, or whose holder was cleared (End: a released
+// or force-released term). So a write of term T either commits before T+1
+// is minted or fails with ErrFenced, whatever happened to the lease row:
+// lowered, deleted, its table dropped (the elector re-creates both tables
+// after a failed attempt). Renewals touch only the lease row, so no fenced
+// write, however long, delays them, except on SQLite, where every write
+// transaction holds the file's single write lock: there the store bounds
+// its transactions instead (Replace is chunked).
 //
 // # The lease
 //
@@ -18,11 +49,12 @@
 // locks the row (SELECT ... FOR UPDATE; SQLite runs every transaction as
 // BEGIN IMMEDIATE), reads the database clock, decides and updates the row by
 // primary key. Acquire takes the row when it is free, expired by the
-// database clock, or already this holder's, and always increments term:
+// database clock, or already this holder's, and always mints a new term:
 // terms strictly increase per election, also when a holder re-takes its own
-// lease. Renew and release are conditional on holder and term. A missing row
-// is created with an idempotent insert (INSERT OR IGNORE, INSERT IGNORE, ON
-// CONFLICT DO NOTHING), so two first contenders cannot both create it.
+// lease. Renew and release are conditional on holder and term; release and
+// force-release also end the term in the epoch. A missing row is created
+// with an idempotent insert (INSERT OR IGNORE, INSERT IGNORE, ON CONFLICT DO
+// NOTHING), so two first contenders cannot both create it.
 //
 // # The elector's states
 //
@@ -44,7 +76,22 @@
 // differ by less than (LeaseDuration-RenewDeadline)/LeaseDuration (30% with
 // the defaults), the leader's term context is cancelled before any other
 // holder can acquire. No wall clock of one machine is ever compared with
-// another's, so wall-clock skew and jumps do not matter.
+// another's, so skew and jumps of the replicas' wall clocks do not matter.
+//
+// Leadership.ValidUntil is sent + LeaseDuration - margin, with margin
+// (LeaseDuration-RenewDeadline)/2: the runtime fail-stops a leader component
+// still running then, which is before the database can expire the lease.
+//
+// The database's own clock is the remaining assumption: it must advance at
+// about the real rate. A forward jump (an NTP step, a failover to a primary
+// with another clock) would expire the lease early by the database's
+// reckoning, so each renew compares how far the database clock moved since
+// the previous successful statement with how far the local monotonic clock
+// moved, and a leader whose database clock ran ahead by more than the margin
+// steps down (ErrClockJump). A backward jump only lengthens the lease and
+// is not detected. A jump smaller than the margin, or one that happens
+// between two renewals of a replica that is not leading, is absorbed by the
+// margin and by fencing.
 //
 // What this does not guarantee by itself: a leader that is paused (GC,
 // SIGSTOP, a VM freeze) after checking its context can still act after its
@@ -54,5 +101,9 @@
 // term can never land after a newer term began.
 //
 // The package does not log at steady state: one line per transition
-// (acquired, lost, released, renewed late) with holder and term.
+// (acquired, lost, released, renewed late) with holder and term. Failing
+// campaign attempts are logged as errors once per change of cause (and
+// once a minute while it lasts), with one line when they work again; a
+// lease whose expiry lies more than twice the lease duration ahead gets one
+// warning naming `dubbo-admin leader release --force`.
 package leader

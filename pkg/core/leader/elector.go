@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"gorm.io/gorm"
 )
 
 // Why a term ended; context.Cause of a term context is one of these
@@ -21,12 +22,23 @@ var (
 	ErrLeaseLost = errors.New("leadership lost: lease taken or released")
 	// ErrResigned: the holder resigned.
 	ErrResigned = errors.New("leadership resigned")
+	// ErrClockJump: the database clock moved faster than this replica's
+	// monotonic clock by more than the skew margin, so the lease may expire
+	// early by the database's reckoning: the holder steps down.
+	ErrClockJump = errors.New("leadership given up: database clock jumped forward")
 )
 
 // Observer receives every renew attempt of a leader, for metrics. It is
 // called on the renew goroutine and must return quickly.
 type Observer interface {
 	ObserveRenew(latency time.Duration, err error)
+}
+
+// AcquireObserver, when the Observer also implements it, receives every
+// campaign attempt: nil on a win, an error wrapping ErrHeld while another
+// holder owns the lease, any other error when the attempt itself failed.
+type AcquireObserver interface {
+	ObserveAcquire(latency time.Duration, err error)
 }
 
 // Clock is the elector's source of local time. The elector only measures
@@ -40,25 +52,25 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-// Option configures an Elector.
-type Option func(*Elector)
+// Option configures a LeaseElector.
+type Option func(*LeaseElector)
 
 // WithLogger sets the logger for transitions; the default discards.
-func WithLogger(l logr.Logger) Option { return func(e *Elector) { e.log = l } }
+func WithLogger(l logr.Logger) Option { return func(e *LeaseElector) { e.log = l } }
 
-// WithObserver reports renew attempts to o.
-func WithObserver(o Observer) Option { return func(e *Elector) { e.observer = o } }
+// WithObserver reports renew (and, with AcquireObserver, acquire) attempts to o.
+func WithObserver(o Observer) Option { return func(e *LeaseElector) { e.observer = o } }
 
 // WithClock replaces the local clock.
-func WithClock(c Clock) Option { return func(e *Elector) { e.clock = c } }
+func WithClock(c Clock) Option { return func(e *LeaseElector) { e.clock = c } }
 
 // WithIdentity sets the holder identity; the default is NewIdentity().
-func WithIdentity(id string) Option { return func(e *Elector) { e.identity = id } }
+func WithIdentity(id string) Option { return func(e *LeaseElector) { e.identity = id } }
 
-// Elector campaigns for one election on behalf of one holder. Campaign
-// blocks until this holder leads and returns a Leadership whose context
-// lasts exactly as long as the holder may be sure it leads.
-type Elector struct {
+// LeaseElector is the SQL lease backend of Elector: it campaigns for one
+// election on behalf of one holder through the lease row, minting each term
+// in the same transaction as the acquisition.
+type LeaseElector struct {
 	lease    *Lease
 	cfg      Config
 	identity string
@@ -68,14 +80,26 @@ type Elector struct {
 
 	mu       sync.Mutex
 	observed Record
+	trouble  troubleLog
 }
 
-// NewElector validates cfg and returns an elector on lease.
-func NewElector(lease *Lease, cfg Config, opts ...Option) (*Elector, error) {
+var (
+	_ Elector       = (*LeaseElector)(nil)
+	_ ForceReleaser = (*LeaseElector)(nil)
+)
+
+// NewLeaseElector validates cfg and returns the elector of cfg.Name on db,
+// minting terms with epochs (on the same database). It does no I/O: Prepare
+// creates the tables.
+func NewLeaseElector(db *gorm.DB, epochs *Epochs, cfg Config, opts ...Option) (*LeaseElector, error) {
+	lease, err := newLease(db, epochs)
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &Elector{lease: lease, cfg: cfg, log: logr.Discard(), clock: realClock{}}
+	e := &LeaseElector{lease: lease, cfg: cfg, log: logr.Discard(), clock: realClock{}}
 	for _, o := range opts {
 		o(e)
 	}
@@ -89,21 +113,27 @@ func NewElector(lease *Lease, cfg Config, opts ...Option) (*Elector, error) {
 	return e, nil
 }
 
+// Prepare creates the lease and epoch tables if they do not exist.
+func (e *LeaseElector) Prepare(ctx context.Context) error { return e.lease.Migrate(ctx) }
+
 // Identity is the holder name this elector campaigns as.
-func (e *Elector) Identity() string { return e.identity }
+func (e *LeaseElector) Identity() string { return e.identity }
 
 // Config returns the validated configuration.
-func (e *Elector) Config() Config { return e.cfg }
+func (e *LeaseElector) Config() Config { return e.cfg }
+
+// Lease returns the lease backend.
+func (e *LeaseElector) Lease() *Lease { return e.lease }
 
 // Observed returns the lease as this elector last saw it, without a query.
-func (e *Elector) Observed() Record {
+func (e *LeaseElector) Observed() Record {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.observed
 }
 
 // Leader reads the current lease from the database.
-func (e *Elector) Leader(ctx context.Context) (Record, error) {
+func (e *LeaseElector) Leader(ctx context.Context) (Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
 	defer cancel()
 	rec, err := e.lease.Get(ctx, e.cfg.Name)
@@ -113,7 +143,12 @@ func (e *Elector) Leader(ctx context.Context) (Record, error) {
 	return rec, err
 }
 
-func (e *Elector) observe(r Record) {
+// ForceRelease frees the lease whoever holds it (see Lease.ForceRelease).
+func (e *LeaseElector) ForceRelease(ctx context.Context) (Record, error) {
+	return e.lease.ForceRelease(ctx, e.cfg.Name)
+}
+
+func (e *LeaseElector) observe(r Record) {
 	e.mu.Lock()
 	e.observed = r
 	e.mu.Unlock()
@@ -121,13 +156,19 @@ func (e *Elector) observe(r Record) {
 
 // Campaign tries at once, then every RetryPeriod with jitter, and also when
 // the observed lease expires if that is sooner, until it acquires the lease
-// or ctx ends. Database errors are retried; only ctx ends a campaign early.
-// The returned Leadership's context is derived from ctx.
-func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
+// or ctx ends. Database errors are retried (after re-creating the tables,
+// in case they were dropped) and logged once per change of cause; only ctx
+// ends a campaign early. The returned Leadership's context is derived from
+// ctx.
+func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 	for {
 		sent := e.clock.Now()
 		rec, err := e.tryAcquire(ctx)
+		if ao, ok := e.observer.(AcquireObserver); ok && ctx.Err() == nil {
+			ao.ObserveAcquire(e.clock.Now().Sub(sent), err)
+		}
 		if err == nil {
+			e.troubleOver()
 			return e.lead(ctx, rec, sent), nil
 		}
 		if ctx.Err() != nil {
@@ -135,11 +176,14 @@ func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
 		}
 		wait := e.jittered()
 		if errors.Is(err, ErrHeld) {
+			e.troubleOver()
+			e.checkPlausible(rec)
 			if left := rec.Remaining() + time.Millisecond; left < wait {
 				wait = left
 			}
 		} else {
-			e.log.V(1).Info("acquire attempt failed", "error", err.Error())
+			e.troubleAt(err)
+			e.repair(ctx)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -151,10 +195,21 @@ func (e *Elector) Campaign(ctx context.Context) (*Leadership, error) {
 	}
 }
 
+// repair re-creates the tables after a failed attempt: a dropped lease or
+// epoch table must not leave the cluster leaderless. CREATE TABLE IF NOT
+// EXISTS is a no-op on a healthy database.
+func (e *LeaseElector) repair(ctx context.Context) {
+	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	if err := e.lease.Migrate(opCtx); err != nil {
+		e.log.V(1).Info("re-creating the election tables failed", "error", err.Error())
+	}
+}
+
 // tryAcquire reads the lease first and takes the row lock only when the
 // lease looks free, expired or ours, so that followers do not queue behind
 // the leader's renewals.
-func (e *Elector) tryAcquire(ctx context.Context) (Record, error) {
+func (e *LeaseElector) tryAcquire(ctx context.Context) (Record, error) {
 	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
 	defer cancel()
 	rec, err := e.lease.Get(opCtx, e.cfg.Name)
@@ -163,7 +218,7 @@ func (e *Elector) tryAcquire(ctx context.Context) (Record, error) {
 	}
 	e.observe(rec)
 	if rec.Held() && rec.Holder != e.identity {
-		return rec, ErrHeld
+		return rec, fmt.Errorf("%w: %s until %s", ErrHeld, rec.Holder, rec.ExpiresAt.Format(time.RFC3339Nano))
 	}
 	rec, err = e.lease.TryAcquire(opCtx, e.cfg.Name, e.identity, e.cfg.LeaseDuration)
 	if err == nil || errors.Is(err, ErrHeld) {
@@ -172,18 +227,26 @@ func (e *Elector) tryAcquire(ctx context.Context) (Record, error) {
 	return rec, err
 }
 
-func (e *Elector) jittered() time.Duration {
+func (e *LeaseElector) jittered() time.Duration {
 	return e.cfg.RetryPeriod + time.Duration(rand.Float64()*e.cfg.JitterFactor*float64(e.cfg.RetryPeriod))
+}
+
+// skewMargin is the part of LeaseDuration-RenewDeadline kept back for
+// clock-rate skew and jumps: ValidUntil is the send instant of the last
+// renew plus LeaseDuration minus this margin, and a database clock that runs
+// ahead of the local one by more than it ends the term.
+func (e *LeaseElector) skewMargin() time.Duration {
+	return (e.cfg.LeaseDuration - e.cfg.RenewDeadline) / 2
 }
 
 // lead starts the renew goroutine of a fresh term. sent is the local instant
 // the successful acquire was sent: the database set the expiry at or after
 // it, so sent+RenewDeadline is always before the expiry in real time (up to
 // clock-rate skew, which LeaseDuration-RenewDeadline absorbs).
-func (e *Elector) lead(parent context.Context, rec Record, sent time.Time) *Leadership {
+func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time) *leaseTerm {
 	term := rec.TermOf()
 	ctx, cancel := context.WithCancelCause(WithTerm(parent, term))
-	l := &Leadership{
+	l := &leaseTerm{
 		e:        e,
 		term:     term,
 		ctx:      ctx,
@@ -192,18 +255,20 @@ func (e *Elector) lead(parent context.Context, rec Record, sent time.Time) *Lead
 		renewed:  sent,
 		deadline: sent.Add(e.cfg.RenewDeadline),
 		expires:  rec.ExpiresAt,
+		dbNow:    rec.Now,
 	}
-	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions, "expires", rec.ExpiresAt)
+	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,
+		"expires", rec.ExpiresAt.Format(time.RFC3339Nano))
 	go l.renewLoop()
 	return l
 }
 
-// Leadership is one term of this elector. Its context carries the Term and is
-// cancelled, with a cause, the moment the holder can no longer be sure it
-// leads: renew deadline passed, lease lost, Resign, or the campaign's parent
-// context ended.
-type Leadership struct {
-	e      *Elector
+// leaseTerm is one term of a LeaseElector. Its context carries the Term and
+// is cancelled, with a cause, the moment the holder can no longer be sure it
+// leads: renew deadline passed, lease lost, database clock jumped, Resign,
+// or the campaign's parent context ended.
+type leaseTerm struct {
+	e      *LeaseElector
 	term   Term
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -213,64 +278,78 @@ type Leadership struct {
 	renewed  time.Time // local send instant of the last successful acquire or renew
 	deadline time.Time
 	expires  time.Time // database clock
-	resigned bool
+	dbNow    time.Time // database clock at the last successful acquire or renew
+	resigned chan struct{}
+	released error
 }
 
-// Term is the fencing token of this tenure.
-func (l *Leadership) Term() Term { return l.term }
-
-// Context is the term context.
-func (l *Leadership) Context() context.Context { return l.ctx }
-
-// Done is closed when the renew goroutine has stopped; after that nothing of
-// this term touches the database except Resign's release.
-func (l *Leadership) Done() <-chan struct{} { return l.done }
-
-// LastRenewal returns the local instant the last successful renew was sent.
-func (l *Leadership) LastRenewal() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.renewed
+func (l *leaseTerm) Term() Term               { return l.term }
+func (l *leaseTerm) Context() context.Context { return l.ctx }
+func (l *leaseTerm) Done() <-chan struct{}    { return l.done }
+func (l *leaseTerm) LastRenewal() time.Time   { l.mu.Lock(); defer l.mu.Unlock(); return l.renewed }
+func (l *leaseTerm) ExpiresAt() time.Time     { l.mu.Lock(); defer l.mu.Unlock(); return l.expires }
+func (l *leaseTerm) validUntil(t time.Time) time.Time {
+	return t.Add(l.e.cfg.LeaseDuration - l.e.skewMargin())
 }
 
-// ExpiresAt returns the expiry written by the last successful renew, by the
-// database clock.
-func (l *Leadership) ExpiresAt() time.Time {
+// ValidUntil is the last renew's send instant plus LeaseDuration less the
+// skew margin: the database cannot have expired the lease before then.
+func (l *leaseTerm) ValidUntil() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.expires
+	return l.validUntil(l.renewed)
 }
 
 // Resign ends the term: it cancels the term context, waits for the renew
-// goroutine, then releases the lease (conditional on holder and term) so a
-// follower can take over within one retry period. A term already lost is
-// not an error. Resign is idempotent.
-func (l *Leadership) Resign(ctx context.Context) error {
+// goroutine, then releases the lease and ends the term in the epoch
+// (conditional on holder and term) so a follower can take over within one
+// retry period. It returns when that is done or ctx ends, whichever is
+// first; the release itself is bounded by OpTimeout (and the driver's I/O
+// timeout). A term already lost is not an error. Resign is idempotent.
+func (l *leaseTerm) Resign(ctx context.Context) error {
 	l.cancel(ErrResigned)
-	<-l.done
 	l.mu.Lock()
-	already := l.resigned
-	l.resigned = true
-	l.mu.Unlock()
-	if already {
-		return nil
+	if l.resigned == nil {
+		l.resigned = make(chan struct{})
+		go l.release()
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.e.cfg.OpTimeout)
-	defer cancel()
-	rec, err := l.e.lease.Release(ctx, l.term)
-	switch {
-	case err == nil:
-		l.e.observe(rec)
-		l.e.log.Info("lease released", "holder", l.term.Holder, "term", l.term.Number)
-		return nil
-	case errors.Is(err, ErrNotHolder):
-		return nil
-	default:
-		return fmt.Errorf("resign term %d: %w", l.term.Number, err)
+	resigned := l.resigned
+	l.mu.Unlock()
+	select {
+	case <-resigned:
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.released
+	case <-ctx.Done():
+		return fmt.Errorf("resign term %d: %w", l.term.Number, context.Cause(ctx))
 	}
 }
 
-func (l *Leadership) renewLoop() {
+// release is Resign's work, on its own goroutine so that Resign can honour
+// its context even when a statement ignores its own.
+func (l *leaseTerm) release() {
+	var err error
+	defer func() {
+		l.mu.Lock()
+		l.released = err
+		close(l.resigned)
+		l.mu.Unlock()
+	}()
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), l.e.cfg.OpTimeout)
+	defer cancel()
+	rec, rerr := l.e.lease.Release(ctx, l.term)
+	switch {
+	case rerr == nil:
+		l.e.observe(rec)
+		l.e.log.Info("lease released", "holder", l.term.Holder, "term", l.term.Number)
+	case errors.Is(rerr, ErrNotHolder):
+	default:
+		err = fmt.Errorf("resign term %d: %w", l.term.Number, rerr)
+	}
+}
+
+func (l *leaseTerm) renewLoop() {
 	defer close(l.done)
 	e := l.e
 	watchdog := time.AfterFunc(l.deadline.Sub(e.clock.Now()), func() { l.cancel(ErrDeadlinePassed) })
@@ -301,8 +380,12 @@ func (l *Leadership) renewLoop() {
 			if !watchdog.Stop() {
 				continue // the deadline passed while the statement ran: the term is over
 			}
+			if jump := l.clockJump(sent, rec.Now); jump > e.skewMargin() {
+				l.cancel(fmt.Errorf("%w: %v ahead of the local clock over one renew period (margin %v)", ErrClockJump, jump, e.skewMargin()))
+				continue
+			}
 			l.mu.Lock()
-			l.renewed, l.deadline, l.expires = sent, sent.Add(e.cfg.RenewDeadline), rec.ExpiresAt
+			l.renewed, l.deadline, l.expires, l.dbNow = sent, sent.Add(e.cfg.RenewDeadline), rec.ExpiresAt, rec.Now
 			l.mu.Unlock()
 			watchdog.Reset(l.deadline.Sub(e.clock.Now()))
 			e.observe(rec)
@@ -320,13 +403,28 @@ func (l *Leadership) renewLoop() {
 	}
 }
 
-func (l *Leadership) renew(timeout time.Duration) (Record, error) {
+// clockJump is how far the database clock moved beyond the local monotonic
+// clock between the previous successful statement and this one. Each
+// database reading was taken between its statement's send and its return,
+// so without a jump the difference is at most the previous statement's
+// latency (plus rate skew); the skew margin covers that.
+func (l *leaseTerm) clockJump(sent, dbNow time.Time) time.Duration {
+	l.mu.Lock()
+	prevSent, prevDB := l.renewed, l.dbNow
+	l.mu.Unlock()
+	if prevDB.IsZero() || dbNow.IsZero() {
+		return 0
+	}
+	return dbNow.Sub(prevDB) - sent.Sub(prevSent)
+}
+
+func (l *leaseTerm) renew(timeout time.Duration) (Record, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, timeout)
 	defer cancel()
 	return l.e.lease.Renew(ctx, l.term, l.e.cfg.LeaseDuration)
 }
 
-func (l *Leadership) logEnd(cause error) {
+func (l *leaseTerm) logEnd(cause error) {
 	if errors.Is(cause, ErrResigned) {
 		return // Resign logs the release
 	}

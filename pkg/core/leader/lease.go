@@ -23,48 +23,65 @@ var (
 // key; it returns the row as written together with the database's clock.
 // Lease keeps no state and is safe for concurrent use.
 type Lease struct {
-	db *gorm.DB
-	d  dialect
+	db     *gorm.DB
+	d      dialect
+	epochs *Epochs
 }
 
-// NewLease returns the backend for db. It does not touch the database; call
-// Migrate before the first acquire.
-func NewLease(db *gorm.DB) (*Lease, error) {
+// NewLease returns the backend for db, minting its terms with the epochs of
+// the same database (acquisition and minting are one transaction), built
+// with opts. It does not touch the database; call Migrate before the first
+// acquire.
+func NewLease(db *gorm.DB, opts ...EpochOption) (*Lease, error) {
+	epochs, err := NewEpochs(db, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return newLease(db, epochs)
+}
+
+func newLease(db *gorm.DB, epochs *Epochs) (*Lease, error) {
 	d, err := dialectOf(db)
 	if err != nil {
 		return nil, err
 	}
-	return &Lease{db: db, d: d}, nil
+	if epochs == nil || epochs.db != db {
+		return nil, errors.New("leader: the lease needs the epochs of its own database")
+	}
+	return &Lease{db: db, d: d, epochs: epochs}, nil
 }
 
 // DB returns the database the lease lives in.
 func (l *Lease) DB() *gorm.DB { return l.db }
 
-// Migrate creates table leader_leases if it does not exist. Several replicas
-// may run it at once.
-//
-// PostgreSQL's CREATE TABLE IF NOT EXISTS is not atomic: two concurrent
-// creators can both pass the existence check and one fails on the catalog's
-// unique index. A failed attempt is therefore retried: the retry finds the
-// table and does nothing.
+// Migrate creates tables leader_leases and leader_epochs if they do not
+// exist. Several replicas may run it at once. The elector runs it again
+// after a failed attempt, so that dropped tables come back by themselves.
 func (l *Lease) Migrate(ctx context.Context) error {
-	var err error
-	for range 3 {
-		if err = l.db.WithContext(ctx).Exec(l.d.createTable).Error; err == nil || ctx.Err() != nil {
-			break
-		}
+	if err := migrate(ctx, l.db, "leader_leases", l.d.createTable("leader_leases", `
+	name VARCHAR(128) NOT NULL PRIMARY KEY,
+	holder VARCHAR(255) NOT NULL DEFAULT '',
+	term BIGINT NOT NULL DEFAULT 0,
+	acquired_at BIGINT NOT NULL DEFAULT 0,
+	renewed_at BIGINT NOT NULL DEFAULT 0,
+	expires_at BIGINT NOT NULL DEFAULT 0,
+	transitions BIGINT NOT NULL DEFAULT 0
+`)); err != nil {
+		return err
 	}
-	if err != nil {
-		return fmt.Errorf("create table leader_leases on %s: %w", l.d.name, err)
-	}
-	return nil
+	return l.epochs.Migrate(ctx)
 }
+
+// Epochs returns the epochs the lease mints its terms with.
+func (l *Lease) Epochs() *Epochs { return l.epochs }
+
+const leaseColumns = `name, holder, term, acquired_at, renewed_at, expires_at, transitions`
 
 // Get reads the lease of election without locking. A lease that was never
 // taken reads as a free record.
 func (l *Lease) Get(ctx context.Context, election string) (Record, error) {
 	var r row
-	res := l.db.WithContext(ctx).Raw(l.d.selectRow(""), election).Scan(&r)
+	res := l.db.WithContext(ctx).Raw(l.d.selectRow("leader_leases", leaseColumns, ""), election).Scan(&r)
 	if res.Error != nil {
 		return Record{}, fmt.Errorf("read lease %q: %w", election, res.Error)
 	}
@@ -78,8 +95,9 @@ func (l *Lease) Get(ctx context.Context, election string) (Record, error) {
 }
 
 // TryAcquire takes the lease of election for holder when it is free, expired
-// by the database clock, or already holder's; the term goes up by one on
-// every acquisition. It returns ErrHeld, with the current record, when
+// by the database clock, or already holder's, and mints the term in the
+// same transaction (Epochs.MintTx): terms strictly increase on every
+// acquisition, whatever happened to the lease row. It returns ErrHeld, with the current record, when
 // another holder owns it.
 func (l *Lease) TryAcquire(ctx context.Context, election, holder string, ttl time.Duration) (Record, error) {
 	if err := ValidateName(election); err != nil {
@@ -92,7 +110,7 @@ func (l *Lease) TryAcquire(ctx context.Context, election, holder string, ttl tim
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		// First use of this election: create the free row without racing
 		// another creator, then take it like any other free row.
-		if err := l.db.WithContext(ctx).Exec(l.d.insertIgnore, election).Error; err != nil {
+		if err := l.db.WithContext(ctx).Exec(l.d.insertIgnore("leader_leases", leaseColumns, `?, '', 0, 0, 0, 0, 0`), election).Error; err != nil {
 			return Record{}, fmt.Errorf("create lease %q: %w", election, err)
 		}
 		rec, err = l.acquireTx(ctx, election, holder, ttl)
@@ -114,8 +132,12 @@ func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time
 		if r.Holder != holder {
 			out.Transitions++
 		}
+		t, err := l.epochs.MintTx(tx, election, holder, "", r.Term)
+		if err != nil {
+			return err
+		}
 		out.Holder = holder
-		out.Term++
+		out.Term = t.Number
 		out.AcquiredAt, out.RenewedAt, out.ExpiresAt = r.NowMs, r.NowMs, r.NowMs+ttl.Milliseconds()
 		return tx.Exec(`UPDATE leader_leases SET term = ?, holder = ?, acquired_at = ?, renewed_at = ?, expires_at = ?, transitions = ? WHERE name = ?`,
 			out.Term, out.Holder, out.AcquiredAt, out.RenewedAt, out.ExpiresAt, out.Transitions, election).Error
@@ -135,24 +157,26 @@ func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time
 // Renew extends the lease of term by ttl from the database's now. It fails
 // with ErrNotHolder when the row names another holder or term.
 func (l *Lease) Renew(ctx context.Context, t Term, ttl time.Duration) (Record, error) {
-	return l.update(ctx, t, "renew", func(r *row) {
+	return l.update(ctx, t, "renew", func(_ *gorm.DB, r *row) error {
 		r.RenewedAt, r.ExpiresAt = r.NowMs, r.NowMs+ttl.Milliseconds()
+		return nil
 	})
 }
 
-// Release frees the lease of term at once, keeping the term number so the
-// next acquisition gets a higher one. It fails with ErrNotHolder when the
+// Release frees the lease of term at once and ends the term in the epoch
+// (its fenced writes fail from now on). It fails with ErrNotHolder when the
 // lease was already lost.
 func (l *Lease) Release(ctx context.Context, t Term) (Record, error) {
-	return l.update(ctx, t, "release", func(r *row) {
+	return l.update(ctx, t, "release", func(tx *gorm.DB, r *row) error {
 		r.Holder, r.RenewedAt, r.ExpiresAt = "", r.NowMs, r.NowMs
+		return l.epochs.EndTx(tx, t)
 	})
 }
 
 // ForceRelease frees the lease of election whoever holds it, for operators
 // clearing a lease left by a holder that is gone. It returns the record as
-// it was before. The old holder, if alive, notices at its next renew and its
-// fenced writes fail from now on.
+// it was before. Its term ends in the epoch too, so the old holder's fenced
+// writes fail from now on; if alive, it notices at its next renew.
 func (l *Lease) ForceRelease(ctx context.Context, election string) (Record, error) {
 	var before row
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -161,7 +185,10 @@ func (l *Lease) ForceRelease(ctx context.Context, election string) (Record, erro
 			return err
 		}
 		before = r
-		return tx.Exec(`UPDATE leader_leases SET holder = '', renewed_at = ?, expires_at = ? WHERE name = ?`, r.NowMs, r.NowMs, election).Error
+		if err := tx.Exec(`UPDATE leader_leases SET holder = '', renewed_at = ?, expires_at = ? WHERE name = ?`, r.NowMs, r.NowMs, election).Error; err != nil {
+			return err
+		}
+		return tx.Exec(`UPDATE leader_epochs SET holder = '' WHERE name = ?`, election).Error
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return l.Get(ctx, election)
@@ -172,7 +199,7 @@ func (l *Lease) ForceRelease(ctx context.Context, election string) (Record, erro
 	return before.record(), nil
 }
 
-func (l *Lease) update(ctx context.Context, t Term, verb string, change func(*row)) (Record, error) {
+func (l *Lease) update(ctx context.Context, t Term, verb string, change func(*gorm.DB, *row) error) (Record, error) {
 	var out row
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r, err := l.lockRow(tx, t.Election)
@@ -186,7 +213,9 @@ func (l *Lease) update(ctx context.Context, t Term, verb string, change func(*ro
 		if r.Holder != t.Holder || r.Term != t.Number {
 			return ErrNotHolder
 		}
-		change(&out)
+		if err := change(tx, &out); err != nil {
+			return err
+		}
 		return tx.Exec(`UPDATE leader_leases SET holder = ?, renewed_at = ?, expires_at = ? WHERE name = ?`,
 			out.Holder, out.RenewedAt, out.ExpiresAt, t.Election).Error
 	})
@@ -203,7 +232,7 @@ func (l *Lease) update(ctx context.Context, t Term, verb string, change func(*ro
 // that lasts until tx ends.
 func (l *Lease) lockRow(tx *gorm.DB, election string) (row, error) {
 	var r row
-	res := tx.Raw(l.d.selectRow(l.d.forUpdate), election).Scan(&r)
+	res := tx.Raw(l.d.selectRow("leader_leases", leaseColumns, l.d.forUpdate), election).Scan(&r)
 	if res.Error != nil {
 		return r, res.Error
 	}

@@ -14,6 +14,16 @@ type Record struct {
 	ExpiresAt   time.Time
 	Transitions int64 // times the lease changed hands
 	Now         time.Time
+	// Backend names the election backend that produced the record: "sql",
+	// "kubernetes", "etcd" or "none".
+	Backend string
+	// Token is the backend's own fencing token for the term (an etcd
+	// revision, a Lease's resource version); empty for the SQL lease, whose
+	// term is the token.
+	Token string
+	// Candidates lists every candidate in queue order, where the backend
+	// knows them (etcd); nil otherwise.
+	Candidates []string
 }
 
 // Held reports whether some holder owns the lease right now.
@@ -56,6 +66,7 @@ func (r row) record() Record {
 		ExpiresAt:   fromMillis(r.ExpiresAt),
 		Transitions: r.Transitions,
 		Now:         fromMillis(r.NowMs),
+		Backend:     "sql",
 	}
 }
 

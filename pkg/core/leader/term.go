@@ -6,16 +6,17 @@ import (
 	"time"
 )
 
-// Term is one tenure of one holder: the fencing token. Number strictly
-// increases per election name with every acquisition, including a holder
-// re-taking its own lease, so a write tagged with a Term can be checked
-// against the lease row (see Fence).
+// Term is one tenure of one holder: the fencing token. Number is minted by
+// Epochs in the store's database and strictly increases per election name
+// with every acquisition by any backend, including a holder re-taking its
+// own lease, so a write tagged with a Term can be checked against the epoch
+// row (see Fence).
 type Term struct {
-	Election string
-	Holder   string
-	Number   int64
-	// AcquiredAt is the database's clock when the term began.
-	AcquiredAt time.Time
+	Election string `json:"election"`
+	Holder   string `json:"holder"`
+	Number   int64  `json:"number"`
+	// AcquiredAt is the database's clock when the term was minted.
+	AcquiredAt time.Time `json:"acquiredAt,omitzero"`
 }
 
 // IsZero reports whether t is no term at all.

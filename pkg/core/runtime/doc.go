@@ -10,8 +10,9 @@
 //   - restarter and Backoff (restart.go): restart of a failed Start.
 //   - group (group.go): the goroutines of components started together.
 //   - Status, RoleChange (status.go): the read-only view.
-//   - Elector, Leadership, LeaseElector, NoElection (elector.go): the
-//     election as the runtime consumes it.
+//   - NoElection (elector.go): the single-replica leader.Elector. The
+//     runtime consumes the election contract leader.Elector / Leadership,
+//     whichever backend implements it.
 //   - Module, AsComponent, FxLogger (fx.go): the fx wiring.
 //
 // # Order
@@ -23,9 +24,9 @@
 //
 // # Start
 //
-// Start prepares the election (LeaseElector creates table leader_leases:
-// if that fails, Start fails with ErrElectionSetup and nothing runs; there
-// is no silent fallback to running unelected), calls every Init, starts the
+// Start prepares the election (Elector.Prepare; the SQL lease creates its
+// tables: if that fails, Start fails with ErrElectionSetup and nothing runs;
+// there is no silent fallback to running unelected), calls every Init, starts the
 // non-leader components for the runtime's life, then starts the leader
 // runner and returns. The first campaign attempt is immediate.
 //
@@ -43,11 +44,17 @@
 // Leadership's context that carries the Term (leader.TermFrom); a component
 // whose Start fails is started again after a capped exponential backoff
 // inside the term (non-leader components are restarted the same way, for
-// the runtime's life). Draining: the runner cancels the term context and waits
-// for every leader component to return, bounded by DrainTimeout; past it
-// the fail-stop hook runs (by default: one log line, exit status 3), since a
-// component that ignores cancellation would otherwise run beside the next
-// leader. After a lost term, once the components returned and the
+// the runtime's life). Draining: the runner cancels the term context and
+// waits for every leader component to return, bounded by DrainTimeout and,
+// once the term is lost, by the Leadership's ValidUntil (the instant before
+// which no other replica can be elected, as this replica last renewed):
+// past the bound the fail-stop hook runs (by default: one log line, exit
+// status 3), since a component that ignores cancellation would otherwise run
+// beside the next leader. With the defaults (lease 10s, renew deadline 7s) a
+// term lost at its deadline leaves 1.5s, so that bound, not the 5s
+// DrainTimeout, is what holds. A term that ended because a write was fenced
+// is followed by a backoff before the next campaign, growing while terms
+// keep being fenced at once. After a lost term, once the components returned and the
 // elector's renew loop ended, the runner calls Resetter.Reset (retried with
 // backoff until it succeeds) and only then campaigns again: no state of a
 // term leaks into the next, and every Start of a component returns before

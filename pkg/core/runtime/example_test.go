@@ -97,7 +97,11 @@ func Example_leaderComponent() {
 	}
 	cfg := leader.DefaultConfig()
 	cfg.Name = "example"
-	el, err := runtime.NewLeaseElector(db, cfg, leader.WithIdentity("replica-1"))
+	epochs, err := leader.NewEpochs(db)
+	if err != nil {
+		panic(err)
+	}
+	el, err := leader.NewLeaseElector(db, epochs, cfg, leader.WithIdentity("replica-1"))
 	if err != nil {
 		panic(err)
 	}

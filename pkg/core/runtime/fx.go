@@ -24,7 +24,11 @@ type Params struct {
 	Log       logr.Logger
 	// LeaderConfig is the election's name and timings.
 	LeaderConfig leader.Config
-	// DB holds the lease table; required unless Options.SingleReplica.
+	// Elector is the election backend; when absent, Module elects through
+	// the SQL lease on DB (or NoElection with Options.SingleReplica).
+	Elector leader.Elector `optional:"true"`
+	// DB holds the lease and epoch tables; required without Elector unless
+	// Options.SingleReplica.
 	DB *gorm.DB `optional:"true"`
 	// Options tunes the runtime; the zero value is the default.
 	Options Options `optional:"true"`
@@ -45,22 +49,29 @@ var Module = fx.Module("runtime",
 	fx.Invoke(func(*Runtime) {}),
 )
 
-// NewFromParams builds the runtime of Module: a LeaseElector on DB, or
-// NoElection when Options.SingleReplica is set.
+// NewFromParams builds the runtime of Module on Elector, else a
+// leader.LeaseElector on DB, or NoElection when Options.SingleReplica is set.
 func NewFromParams(p Params) (*Runtime, error) {
 	log := p.Log.WithName("runtime")
 	opts := p.Options
 	if p.Resetter != nil && opts.Resetter == nil {
 		opts.Resetter = p.Resetter
 	}
-	var el Elector
-	if opts.SingleReplica {
+	el := p.Elector
+	switch {
+	case el != nil:
+	case opts.SingleReplica:
 		if err := leader.ValidateName(p.LeaderConfig.Name); err != nil {
 			return nil, err
 		}
+		if s, ok := opts.Resetter.(interface{ Shared() bool }); ok && s.Shared() {
+			// Every write to a shared store is fenced by a term that an
+			// election mints; NoElection mints none, so each would fail.
+			return nil, fmt.Errorf("%w: singleReplica cannot be used with a shared store: its writes are fenced by terms only an election mints (drop singleReplica, or use the memory store)", ErrInvalidOptions)
+		}
 		el = NewNoElection(p.LeaderConfig.Name, opts.Identity)
 		log.Info("single-replica mode: leading without election; do not run a second replica", "election", p.LeaderConfig.Name)
-	} else {
+	default:
 		if p.DB == nil {
 			return nil, fmt.Errorf("%w: no *gorm.DB for the lease table (set Options.SingleReplica to run without election)", ErrElectionSetup)
 		}
@@ -68,9 +79,13 @@ func NewFromParams(p Params) (*Runtime, error) {
 		if opts.Identity != "" {
 			leOpts = append(leOpts, leader.WithIdentity(opts.Identity))
 		}
-		le, err := NewLeaseElector(p.DB, p.LeaderConfig, leOpts...)
+		epochs, err := leader.NewEpochs(p.DB)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrElectionSetup, err)
+		}
+		le, err := leader.NewLeaseElector(p.DB, epochs, p.LeaderConfig, leOpts...)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrElectionSetup, err)
 		}
 		el = le
 	}

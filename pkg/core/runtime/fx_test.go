@@ -93,6 +93,14 @@ var _ = Describe("runtime.Module", Label("sqlite"), func() {
 		stopApp(app)
 	})
 
+	It("refuses single-replica mode with a shared store, whose fenced writes no election could allow", func() {
+		_, err := startApp(fx.Supply(runtime.Options{SingleReplica: true}), components,
+			fx.Provide(func() runtime.Resetter { return sharedStore{} }))
+		Expect(err).To(MatchError(runtime.ErrInvalidOptions))
+		Expect(err).To(MatchError(ContainSubstring("shared store")))
+		Expect(rec.all()).To(BeEmpty())
+	})
+
 	It("fails the app's start when the lease table cannot be created", func() {
 		gdb := openDB()
 		Expect(database.Close(gdb)).To(Succeed())
@@ -101,3 +109,10 @@ var _ = Describe("runtime.Module", Label("sqlite"), func() {
 		Expect(rec.all()).To(BeEmpty())
 	})
 })
+
+// sharedStore is a Resetter that says it is shared between replicas, as the
+// GORM store does.
+type sharedStore struct{}
+
+func (sharedStore) Reset(context.Context) error { return nil }
+func (sharedStore) Shared() bool                { return true }

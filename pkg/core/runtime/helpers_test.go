@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
@@ -216,3 +217,12 @@ func stop(rt *runtime.Runtime) {
 
 // indexOf is the position of the first e in events, or -1.
 func indexOf(events []string, e string) int { return slices.Index(events, e) }
+
+// newLeaseElector is the SQL lease elector of gdb, with the epochs of gdb.
+func newLeaseElector(gdb *gorm.DB, cfg leader.Config, opts ...leader.Option) (*leader.LeaseElector, error) {
+	epochs, err := leader.NewEpochs(gdb)
+	if err != nil {
+		return nil, err
+	}
+	return leader.NewLeaseElector(gdb, epochs, cfg, opts...)
+}

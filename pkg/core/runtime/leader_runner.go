@@ -17,6 +17,7 @@ func (r *Runtime) runLeader() {
 	defer close(r.runnerDone)
 	reason := "started"
 	var ended leader.Term // the last term, for the log lines after it
+	fencedStreak := 0     // terms in a row that ended because a write was fenced
 	for {
 		r.transition(RoleCandidate, leader.Term{}, reason, ended)
 		ls, release, err := r.campaign()
@@ -43,6 +44,19 @@ func (r *Runtime) runLeader() {
 			break
 		}
 		reason = cause.Error()
+		if !errors.Is(cause, ErrTermFenced) {
+			fencedStreak = 0
+			continue
+		}
+		// A term fenced at once, again and again, means every write is
+		// refused (a store fenced against an election it does not belong
+		// to): back off instead of spinning through terms.
+		delay := r.opts.Backoff.Delay(fencedStreak)
+		fencedStreak++
+		r.log.Info("term ended by a fenced write; campaigning again after backoff", "holder", ended.Holder, "term", ended.Number, "fencedTermsInARow", fencedStreak, "backoff", delay)
+		if !r.sleep(delay) {
+			break
+		}
 	}
 	r.transition(RoleStopped, leader.Term{}, "runtime stopped", ended)
 }
@@ -51,7 +65,7 @@ func (r *Runtime) runLeader() {
 // that Stop does not cancel once it has won (the runner cancels the term
 // itself, to keep renewing while the components drain). release frees the
 // campaign context after the term is over.
-func (r *Runtime) campaign() (Leadership, func(), error) {
+func (r *Runtime) campaign() (leader.Leadership, func(), error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	unwatch := context.AfterFunc(r.stopCtx, func() { cancel(ErrShutdown) })
 	ls, err := r.elector.Campaign(ctx)
@@ -69,10 +83,12 @@ func (r *Runtime) campaign() (Leadership, func(), error) {
 
 // lead runs one term: Leading until the term ends or Stop, then Draining
 // until every leader component returned. It returns why the term ended.
-func (r *Runtime) lead(ls Leadership) error {
+func (r *Runtime) lead(ls leader.Leadership) error {
 	term := ls.Term()
 	ctx, cancel := context.WithCancelCause(leader.WithTerm(ls.Context(), term))
 	defer cancel(nil)
+	r.setLeadership(ls)
+	defer r.setLeadership(nil)
 	r.transition(RoleLeading, term, "elected", term)
 	g := startGroup(ctx, r.restarters(true, cancel))
 
@@ -85,7 +101,7 @@ func (r *Runtime) lead(ls Leadership) error {
 	}
 	r.transition(RoleDraining, term, cause.Error(), term)
 	cancel(cause)
-	r.drain(g, term)
+	r.drain(g, ls)
 	switch {
 	case r.stopCtx.Err() != nil:
 		// Stop: the caller resigns, releasing the lease last.
@@ -95,26 +111,70 @@ func (r *Runtime) lead(ls Leadership) error {
 		// free the row if it is still ours.
 		r.resign(ls)
 	default:
-		<-ls.Done() // the term was lost: its renew loop is ending on its own
+		// The term was lost: its backend goroutines are ending on their own.
+		// A statement stuck in a driver must not hold the runner forever;
+		// the old term's renewals can do no harm to the next one (they are
+		// conditional on its term), so past DrainTimeout it moves on.
+		t := time.NewTimer(r.opts.DrainTimeout)
+		select {
+		case <-ls.Done():
+		case <-t.C:
+			r.log.Info("the lost term's election goroutine has not returned; campaigning anyway", "holder", term.Holder, "term", term.Number, "waited", r.opts.DrainTimeout)
+		}
+		t.Stop()
 	}
 	return cause
 }
 
-// drain waits for the term's leader components. Past DrainTimeout it calls
-// FailStop; if that returns, it waits on, because campaigning while a
-// component of the old term runs would make two leaders.
-func (r *Runtime) drain(g *group, term leader.Term) {
-	stuck := g.wait(r.opts.DrainTimeout)
+// drain waits for the term's leader components, at most DrainTimeout and
+// never past the term's ValidUntil once the term is lost: after that
+// instant another replica may lead, so a component still running would be a
+// second leader. Past the bound it calls FailStop; if that returns (tests),
+// it waits on, because campaigning while a component of the old term runs
+// would make two leaders too.
+func (r *Runtime) drain(g *group, ls leader.Leadership) {
+	term := ls.Term()
+	start := time.Now()
+	bound := time.NewTimer(r.opts.DrainTimeout)
+	defer bound.Stop()
+	lost := ls.Context().Done()
+	var valid <-chan time.Time
+	for valid == nil {
+		select {
+		case <-g.done:
+			return
+		case <-bound.C:
+			r.failStop(g, term, time.Since(start), "the drain timeout")
+			return
+		case <-lost:
+			// The lease is no longer renewed: the drain must end before
+			// another replica can be elected.
+			t := time.NewTimer(time.Until(ls.ValidUntil()))
+			defer t.Stop()
+			valid = t.C
+		}
+	}
+	select {
+	case <-g.done:
+	case <-bound.C:
+		r.failStop(g, term, time.Since(start), "the drain timeout")
+	case <-valid:
+		r.failStop(g, term, time.Since(start), "the end of the lease as last renewed")
+	}
+}
+
+func (r *Runtime) failStop(g *group, term leader.Term, waited time.Duration, bound string) {
+	stuck := g.wait(0)
 	if len(stuck) == 0 {
 		return
 	}
-	r.opts.FailStop(fmt.Errorf("%w: %s still running %v after term %d of %s ended", ErrDrainTimeout,
-		strings.Join(stuck, ", "), r.opts.DrainTimeout, term.Number, term.Holder))
+	r.opts.FailStop(fmt.Errorf("%w: %s still running %v after term %d of %s ended (bound: %s)", ErrDrainTimeout,
+		strings.Join(stuck, ", "), waited.Round(time.Millisecond), term.Number, term.Holder, bound))
 	<-g.done
 }
 
 // resign releases the lease after the components have drained on shutdown.
-func (r *Runtime) resign(ls Leadership) {
+func (r *Runtime) resign(ls leader.Leadership) {
 	ctx, cancel := context.WithTimeout(context.Background(), r.opts.DrainTimeout)
 	defer cancel()
 	if err := ls.Resign(ctx); err != nil {

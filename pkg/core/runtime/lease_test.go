@@ -36,7 +36,7 @@ type replica struct {
 	id    string
 	db    *gorm.DB
 	rt    *runtime.Runtime
-	le    *runtime.LeaseElector
+	le    *leader.LeaseElector
 	probe *probe
 }
 
@@ -70,7 +70,7 @@ func leaseSpecs(dialect string) {
 		gdb, err := db.Open(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = database.Close(gdb) })
-		le, err := runtime.NewLeaseElector(gdb, fastConfig(), leader.WithIdentity(id), leader.WithLogger(GinkgoLogr.WithValues("replica", id)))
+		le, err := newLeaseElector(gdb, fastConfig(), leader.WithIdentity(id), leader.WithLogger(GinkgoLogr.WithValues("replica", id)))
 		Expect(err).NotTo(HaveOccurred())
 		p := newProbe("probe", rec, shared)
 		rt, err := runtime.New(GinkgoLogr.WithValues("replica", id), le, []runtime.Component{p.component()}, runtime.Options{
@@ -184,7 +184,7 @@ func leaseSpecs(dialect string) {
 		defer cancel()
 		gdb, err := db.Open(ctx)
 		Expect(err).NotTo(HaveOccurred())
-		le, err := runtime.NewLeaseElector(gdb, fastConfig())
+		le, err := newLeaseElector(gdb, fastConfig())
 		Expect(err).NotTo(HaveOccurred())
 		Expect(database.Close(gdb)).To(Succeed())
 		p := newProbe("probe", rec, nil)

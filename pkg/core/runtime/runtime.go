@@ -38,7 +38,7 @@ var (
 // one election. See the package doc for the state machine.
 type Runtime struct {
 	log        logr.Logger
-	elector    Elector
+	elector    leader.Elector
 	components []Component // sorted by Order, then Name
 	opts       Options
 	book       *statusBook
@@ -49,6 +49,7 @@ type Runtime struct {
 	stopCancel context.CancelCauseFunc
 
 	mu           sync.Mutex
+	current      leader.Leadership // the term being led or drained, else nil
 	started      bool
 	launched     bool
 	others       *group
@@ -58,7 +59,7 @@ type Runtime struct {
 
 // New returns a runtime of components under elector. It does no I/O; Start
 // does the work.
-func New(log logr.Logger, elector Elector, components []Component, opts Options) (*Runtime, error) {
+func New(log logr.Logger, elector leader.Elector, components []Component, opts Options) (*Runtime, error) {
 	if elector == nil {
 		return nil, fmt.Errorf("%w: no elector (use NewNoElection for single-replica mode)", ErrInvalidOptions)
 	}
@@ -106,13 +107,11 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return ErrStopped
 	}
 
-	if p, ok := r.elector.(Preparer); ok {
-		if err := p.Prepare(ctx); err != nil {
-			if !errors.Is(err, ErrElectionSetup) {
-				err = fmt.Errorf("%w: %w", ErrElectionSetup, err)
-			}
-			return err
+	if err := r.elector.Prepare(ctx); err != nil {
+		if !errors.Is(err, ErrElectionSetup) {
+			err = fmt.Errorf("%w: %w", ErrElectionSetup, err)
 		}
+		return err
 	}
 	for _, c := range r.components {
 		if err := c.Init(ctx); err != nil {
@@ -162,11 +161,21 @@ func (r *Runtime) Stop(ctx context.Context) error {
 // Status returns a snapshot of the role, the term, the leader and every
 // component.
 func (r *Runtime) Status() Status {
-	var observe func() (leader.Record, bool)
-	if o, ok := r.elector.(LeaderObserver); ok {
-		observe = func() (leader.Record, bool) { return o.Observed(), true }
-	}
-	return r.book.snapshot(observe)
+	return r.book.snapshot(r.elector.Observed)
+}
+
+// Leadership is the term this replica leads or drains right now, or nil:
+// for health checks and metrics that read its renewals.
+func (r *Runtime) Leadership() leader.Leadership {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.current
+}
+
+func (r *Runtime) setLeadership(ls leader.Leadership) {
+	r.mu.Lock()
+	r.current = ls
+	r.mu.Unlock()
 }
 
 // Subscribe delivers every role change from now on, until ctx ends or the

@@ -222,6 +222,41 @@ var _ = Describe("Runtime with a fake elector", func() {
 		Expect(rec.since(len(rec.all()) - 3)).To(Equal([]string{"return:stubborn", "reset", "campaign"}))
 	})
 
+	It("fail-stops before the lost term's lease could expire, even with a longer drain timeout", func() {
+		opts.DrainTimeout = time.Hour // the lease bound must win
+		el.ValidFor = 200 * time.Millisecond
+		release := make(chan struct{})
+		DeferCleanup(func() { close(release) })
+		stubborn := runtime.LeaderComponentFunc("stubborn", func(ctx context.Context) error {
+			rec.add("start:stubborn")
+			<-release
+			return nil
+		})
+		start(stubborn)
+		el.grant()
+		Eventually(rec.all).Should(ContainElement("start:stubborn"))
+		el.lose()
+		var err error
+		Eventually(stopped, eventually).Should(Receive(&err))
+		Expect(err).To(MatchError(runtime.ErrDrainTimeout))
+		Expect(err).To(MatchError(ContainSubstring("end of the lease as last renewed")))
+	})
+
+	It("backs off between terms that are fenced at once, instead of spinning", func() {
+		opts.Backoff = runtime.Backoff{Initial: 100 * time.Millisecond, Max: time.Second, Factor: 2}
+		var starts atomic.Int32
+		fenced := runtime.LeaderComponentFunc("fenced", func(context.Context) error {
+			starts.Add(1)
+			return fmt.Errorf("upsert: %w", leader.ErrFenced)
+		})
+		rt, err := runtime.New(GinkgoLogr, runtime.NewNoElection("solo", "me"), []runtime.Component{fenced}, opts)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(rt.Start(context.Background())).To(Succeed())
+		DeferCleanup(stop, rt)
+		Eventually(starts.Load).Should(BeNumerically(">=", 2))
+		Consistently(starts.Load, time.Second).Should(BeNumerically("<", 12), "100ms, 200ms, 400ms, ... between terms")
+	})
+
 	It("can be stopped while Draining", func() {
 		opts.DrainTimeout = 50 * time.Millisecond
 		release := make(chan struct{})
@@ -368,7 +403,7 @@ var _ = Describe("Backoff", func() {
 
 // preparing is an elector whose Prepare fails.
 type preparing struct {
-	runtime.Elector
+	leader.Elector
 	err error
 }
 

@@ -176,15 +176,15 @@ func (b *statusBook) closeAll() {
 	}
 }
 
-func (b *statusBook) snapshot(observe func() (leader.Record, bool)) Status {
+func (b *statusBook) snapshot(observe func() leader.Record) Status {
 	b.mu.Lock()
 	st := Status{Role: b.role, Since: b.since, Term: b.term, Components: slices.Clone(b.components)}
 	b.mu.Unlock()
 	switch {
 	case st.Role == RoleLeading || st.Role == RoleDraining:
 		st.Leader, st.LeaderTerm = st.Term.Holder, st.Term.Number
-	case observe != nil:
-		if rec, ok := observe(); ok && rec.Held() {
+	default:
+		if rec := observe(); rec.Held() {
 			st.Leader, st.LeaderTerm = rec.Holder, rec.Term
 		}
 	}

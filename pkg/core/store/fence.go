@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 
@@ -49,10 +50,26 @@ func authorize(ctx context.Context) (authority, error) {
 	return authority{}, ErrNoTerm
 }
 
+// HighestTerm is the highest term stamped on any resource row, read inside
+// tx: a floor for the election's next term (leader.WithFloor), so that a
+// lost epoch row cannot send terms below what the store already holds. A
+// missing resources table reads as 0.
+func HighestTerm(tx *gorm.DB) (int64, error) {
+	if !tx.Migrator().HasTable("resources") {
+		return 0, nil
+	}
+	var n int64
+	if err := tx.Raw(`SELECT COALESCE(MAX(term), 0) FROM resources`).Scan(&n).Error; err != nil {
+		return 0, fmt.Errorf("read highest term of the store: %w", err)
+	}
+	return n, nil
+}
+
 // fence is the first statement of every GORM write transaction: for a
-// fenced write it checks the lease row under a shared lock that lasts until
-// tx ends (leader.Fence), so the write commits before the next term can be
-// acquired, or not at all.
+// fenced write it checks the term against the election's epoch row under a
+// shared lock that lasts until tx ends (leader.Fence), so the write commits
+// before the next term is minted, or not at all. Whichever backend elected
+// the writer, the epoch row is the authority.
 func (a authority) fence(tx *gorm.DB) error {
 	if !a.fenced {
 		return nil
