@@ -226,13 +226,13 @@ var _ = Describe("Runtime with a fake elector", func() {
 		opts.DrainTimeout = time.Hour // the lease bound must win
 		el.ValidFor = 200 * time.Millisecond
 		release := make(chan struct{})
-		DeferCleanup(func() { close(release) })
 		stubborn := runtime.LeaderComponentFunc("stubborn", func(ctx context.Context) error {
 			rec.add("start:stubborn")
 			<-release
 			return nil
 		})
 		start(stubborn)
+		DeferCleanup(func() { close(release) }) // before the stop that start deferred
 		el.grant()
 		Eventually(rec.all).Should(ContainElement("start:stubborn"))
 		el.lose()
