@@ -98,6 +98,11 @@ func openDatabase(lc fx.Lifecycle, cfg Config) (*gorm.DB, error) {
 		// past the point where it would have lost its term anyway.
 		dbCfg.IdleTxTimeout = cfg.Election.RenewDeadline.D()
 	}
+	if dbCfg.IOTimeout == 0 {
+		// A black-holed connection (a COMMIT the driver cannot cancel) must
+		// fail within the time a leader has to notice it lost its lease.
+		dbCfg.IOTimeout = cfg.Election.RenewDeadline.D()
+	}
 	db, err := database.Open(ctx, dbCfg)
 	if err != nil {
 		return nil, err

@@ -56,22 +56,27 @@
 //   - neither: the write fails with ErrNoTerm and changes nothing.
 //
 // On the GORM backend a fenced write is one transaction whose first
-// statement is leader.Fence: it reads the lease row under a shared lock
-// (FOR SHARE, LOCK IN SHARE MODE; SQLite transactions are BEGIN IMMEDIATE
-// and hold the database's write lock) and checks that it still names the
-// term's holder and number and has not expired by the database clock.
-// Otherwise the write fails with ErrFenced (which is leader.ErrFenced) and
-// the transaction rolls back: nothing of it is committed.
+// statement is leader.Fence: it reads the election's epoch row
+// (leader_epochs) under a shared lock (FOR SHARE, LOCK IN SHARE MODE; SQLite
+// transactions are BEGIN IMMEDIATE and hold the database's write lock) and
+// checks that it still holds the term's number and holder (not ended by a
+// release). Otherwise the write fails with ErrFenced (which is
+// leader.ErrFenced) and the transaction rolls back: nothing of it is
+// committed. The lease row is not read, so renewals never wait for a
+// fenced write, and the fence is the same whichever backend elected the
+// writer.
 //
-// The guarantee: no write of term T commits after term T+1 was acquired.
-// An acquisition takes the lease row under an exclusive lock, so it waits
-// for every transaction that passed the fence to commit or roll back, and
-// every fence that runs after it sees the new term. A leader paused for any
+// The guarantee: no write of term T commits after term T+1 was minted.
+// Minting takes the epoch row under an exclusive lock, so it waits for
+// every transaction that passed the fence to commit or roll back, and every
+// fence that runs after it sees the new term. A leader paused for any
 // length of time (GC, SIGSTOP, a partition) after it last checked its
 // context therefore cannot land a single write after its successor began.
 // What it does not guarantee: writes of an unfenced context are not
-// ordered against terms at all, and a term that is still the live lease
-// may write however late its own components are.
+// ordered against terms at all, and a term that is still the newest one
+// may write however late its own components are, also after its lease
+// expired, until a successor is minted (such a write is still ordered
+// before everything of the successor).
 //
 // The memory backend has no lease: a Term-carrying context is accepted and
 // its number stamped on the resources, unchecked. Memory is for one replica
