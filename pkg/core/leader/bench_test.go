@@ -55,7 +55,7 @@ func BenchmarkRenew(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				if _, err := l.Renew(ctx, rec.TermOf(), time.Minute); err != nil {
+				if _, err := l.Renew(ctx, rec.TermOf(), time.Minute, 0); err != nil {
 					b.Fatal(err)
 				}
 			}

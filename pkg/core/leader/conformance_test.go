@@ -164,7 +164,7 @@ var _ = Describe("Lease", func() {
 				Expect(first.Number).To(BeEquivalentTo(1))
 				Expect(rec.ExpiresAt.Sub(rec.Now)).To(Equal(time.Minute), "expiry is computed from the database's now")
 
-				renewed, err := l.Renew(ctx, first, time.Minute)
+				renewed, err := l.Renew(ctx, first, time.Minute, 0)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(renewed.Term).To(Equal(first.Number))
 				Expect(renewed.Holder).To(Equal("a"))
@@ -175,7 +175,7 @@ var _ = Describe("Lease", func() {
 				again, err := l.TryAcquire(ctx, name, "a", time.Minute)
 				Expect(err).NotTo(HaveOccurred(), "a holder may re-take its own live lease")
 				Expect(again.Term).To(Equal(first.Number + 1))
-				_, err = l.Renew(ctx, first, time.Minute)
+				_, err = l.Renew(ctx, first, time.Minute, 0)
 				Expect(err).To(MatchError(leader.ErrNotHolder), "the old term cannot renew")
 
 				_, err = l.Release(ctx, again.TermOf())

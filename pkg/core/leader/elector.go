@@ -148,6 +148,17 @@ func (e *LeaseElector) ForceRelease(ctx context.Context) (Record, error) {
 	return e.lease.ForceRelease(ctx, e.cfg.Name)
 }
 
+// observeRenewal records a renewal: the renew statement reads only the
+// times, so the rest comes from the lease as last observed.
+func (e *LeaseElector) observeRenewal(r Record) {
+	e.mu.Lock()
+	if o := e.observed; o.Holder == r.Holder && o.Term == r.Term {
+		r.AcquiredAt, r.Transitions = o.AcquiredAt, o.Transitions
+	}
+	e.observed = r
+	e.mu.Unlock()
+}
+
 func (e *LeaseElector) observe(r Record) {
 	e.mu.Lock()
 	e.observed = r
@@ -255,7 +266,6 @@ func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time) 
 		renewed:  sent,
 		deadline: sent.Add(e.cfg.RenewDeadline),
 		expires:  rec.ExpiresAt,
-		dbNow:    rec.Now,
 	}
 	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,
 		"expires", rec.ExpiresAt.Format(time.RFC3339Nano))
@@ -278,7 +288,6 @@ type leaseTerm struct {
 	renewed  time.Time // local send instant of the last successful acquire or renew
 	deadline time.Time
 	expires  time.Time // database clock
-	dbNow    time.Time // database clock at the last successful acquire or renew
 	resigned chan struct{}
 	released error
 }
@@ -370,7 +379,7 @@ func (l *leaseTerm) renewLoop() {
 			continue
 		}
 		sent := e.clock.Now()
-		rec, err := l.renew(min(left, e.cfg.OpTimeout))
+		rec, err := l.renew(sent, min(left, e.cfg.OpTimeout))
 		latency := e.clock.Now().Sub(sent)
 		if e.observer != nil {
 			e.observer.ObserveRenew(latency, err)
@@ -380,19 +389,23 @@ func (l *leaseTerm) renewLoop() {
 			if !watchdog.Stop() {
 				continue // the deadline passed while the statement ran: the term is over
 			}
-			if jump := l.clockJump(sent, rec.Now); jump > e.skewMargin() {
-				l.cancel(fmt.Errorf("%w: %v ahead of the local clock over one renew period (margin %v)", ErrClockJump, jump, e.skewMargin()))
-				continue
-			}
 			l.mu.Lock()
-			l.renewed, l.deadline, l.expires, l.dbNow = sent, sent.Add(e.cfg.RenewDeadline), rec.ExpiresAt, rec.Now
+			l.renewed, l.deadline, l.expires = sent, sent.Add(e.cfg.RenewDeadline), rec.ExpiresAt
 			l.mu.Unlock()
 			watchdog.Reset(l.deadline.Sub(e.clock.Now()))
-			e.observe(rec)
+			e.observeRenewal(rec)
 			if failures > 0 {
 				e.log.Info("lease renewed late", "holder", l.term.Holder, "term", l.term.Number, "failedAttempts", failures, "latency", latency)
 				failures = 0
 			}
+		case errors.Is(err, ErrClockJump):
+			// Seen from here the database clock leapt ahead: by its reckoning
+			// the lease may expire before this replica's deadline.
+			if rec.Now.Sub(rec.RenewedAt)-l.sinceRenewal(e.clock.Now()) <= e.skewMargin() {
+				failures++ // the statement was slow, the clock did not jump: renew again
+				continue
+			}
+			l.cancel(err)
 		case errors.Is(err, ErrNotHolder):
 			e.observe(rec)
 			l.cancel(fmt.Errorf("%w: %w", ErrLeaseLost, err))
@@ -403,25 +416,21 @@ func (l *leaseTerm) renewLoop() {
 	}
 }
 
-// clockJump is how far the database clock moved beyond the local monotonic
-// clock between the previous successful statement and this one. Each
-// database reading was taken between its statement's send and its return,
-// so without a jump the difference is at most the previous statement's
-// latency (plus rate skew); the skew margin covers that.
-func (l *leaseTerm) clockJump(sent, dbNow time.Time) time.Duration {
-	l.mu.Lock()
-	prevSent, prevDB := l.renewed, l.dbNow
-	l.mu.Unlock()
-	if prevDB.IsZero() || dbNow.IsZero() {
-		return 0
-	}
-	return dbNow.Sub(prevDB) - sent.Sub(prevSent)
-}
-
-func (l *leaseTerm) renew(timeout time.Duration) (Record, error) {
+// renew runs one renew statement, asking the database to refuse it when
+// its clock moved on since the last renewal by more than this replica's
+// clock did (plus the skew margin): see Lease.Renew.
+func (l *leaseTerm) renew(sent time.Time, timeout time.Duration) (Record, error) {
 	ctx, cancel := context.WithTimeout(l.ctx, timeout)
 	defer cancel()
-	return l.e.lease.Renew(ctx, l.term, l.e.cfg.LeaseDuration)
+	// At least 1ms: a zero bound would switch the check off.
+	return l.e.lease.Renew(ctx, l.term, l.e.cfg.LeaseDuration, max(l.sinceRenewal(sent)+l.e.skewMargin(), time.Millisecond))
+}
+
+// sinceRenewal is how long before now the last successful renew was sent.
+func (l *leaseTerm) sinceRenewal(now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return now.Sub(l.renewed)
 }
 
 func (l *leaseTerm) logEnd(cause error) {

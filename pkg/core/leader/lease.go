@@ -154,13 +154,63 @@ func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time
 	return out.record(), nil
 }
 
-// Renew extends the lease of term by ttl from the database's now. It fails
-// with ErrNotHolder when the row names another holder or term.
-func (l *Lease) Renew(ctx context.Context, t Term, ttl time.Duration) (Record, error) {
-	return l.update(ctx, t, "renew", func(_ *gorm.DB, r *row) error {
+// Renew extends the lease of term by ttl from the database's now, in one
+// statement: a conditional UPDATE on name, holder and term, which returns
+// the database's now (RETURNING; on MySQL through LAST_INSERT_ID(expr),
+// which the server reports back without another statement). The record
+// holds what that statement knows: holder, term, renewed, expires and now.
+//
+// With maxAdvance > 0 the update also requires that the database clock
+// moved on by at most maxAdvance since the row's last renewal; when it
+// moved further, Renew fails with ErrClockJump (and reads the row once to
+// tell that apart from a lost lease). It fails with ErrNotHolder when the
+// row names another holder or term.
+func (l *Lease) Renew(ctx context.Context, t Term, ttl, maxAdvance time.Duration) (Record, error) {
+	now := l.d.nowMillis
+	set := `renewed_at = ` + now + `, expires_at = ` + now + ` + ?`
+	if l.d.name == "mysql" {
+		// Assignments run left to right on the updated row.
+		set = `renewed_at = LAST_INSERT_ID(` + now + `), expires_at = renewed_at + ?`
+	}
+	q := `UPDATE leader_leases SET ` + set + ` WHERE name = ? AND holder = ? AND term = ? AND (? <= 0 OR ` + now + ` - renewed_at <= ?)`
+	args := []any{ttl.Milliseconds(), t.Election, t.Holder, t.Number, maxAdvance.Milliseconds(), maxAdvance.Milliseconds()}
+	r := row{Name: t.Election, Holder: t.Holder, Term: t.Number}
+	var matched int64
+	if l.d.name == "mysql" {
+		res := gorm.WithResult()
+		exec := l.db.WithContext(ctx).Clauses(res).Exec(q, args...)
+		if exec.Error != nil {
+			return Record{}, fmt.Errorf("renew lease %q term %d: %w", t.Election, t.Number, exec.Error)
+		}
+		matched = exec.RowsAffected // clientFoundRows: rows matched
+		if matched > 0 {
+			id, err := res.Result.LastInsertId()
+			if err != nil {
+				return Record{}, fmt.Errorf("renew lease %q term %d: read the database clock: %w", t.Election, t.Number, err)
+			}
+			r.NowMs = id
+		}
+	} else {
+		var out struct{ RenewedAt int64 }
+		scan := l.db.WithContext(ctx).Raw(q+` RETURNING renewed_at`, args...).Scan(&out)
+		if scan.Error != nil {
+			return Record{}, fmt.Errorf("renew lease %q term %d: %w", t.Election, t.Number, scan.Error)
+		}
+		matched, r.NowMs = scan.RowsAffected, out.RenewedAt
+	}
+	if matched > 0 {
 		r.RenewedAt, r.ExpiresAt = r.NowMs, r.NowMs+ttl.Milliseconds()
-		return nil
-	})
+		return r.record(), nil
+	}
+	cur, err := l.Get(ctx, t.Election)
+	switch {
+	case err != nil:
+		return Record{}, fmt.Errorf("renew lease %q term %d: %w", t.Election, t.Number, err)
+	case cur.Holder != t.Holder || cur.Term != t.Number:
+		return cur, fmt.Errorf("renew lease %q term %d: %w (row has holder %q, term %d)", t.Election, t.Number, ErrNotHolder, cur.Holder, cur.Term)
+	}
+	return cur, fmt.Errorf("renew lease %q term %d: %w: the database clock moved %v since the last renewal, more than %v",
+		t.Election, t.Number, ErrClockJump, cur.Now.Sub(cur.RenewedAt), maxAdvance)
 }
 
 // Release frees the lease of term at once and ends the term in the epoch

@@ -52,7 +52,9 @@
 // status 3), since a component that ignores cancellation would otherwise run
 // beside the next leader. With the defaults (lease 10s, renew deadline 7s) a
 // term lost at its deadline leaves 1.5s, so that bound, not the 5s
-// DrainTimeout, is what holds. A term that ended because a write was fenced
+// DrainTimeout, is what holds. A replica that notices the loss only after
+// that instant (it was paused, and a successor may already lead) gives its
+// components a short grace (500ms) instead of exiting at once. A term that ended because a write was fenced
 // is followed by a backoff before the next campaign, growing while terms
 // keep being fenced at once. After a lost term, once the components returned and the
 // elector's renew loop ended, the runner calls Resetter.Reset (retried with

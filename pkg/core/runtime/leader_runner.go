@@ -139,6 +139,7 @@ func (r *Runtime) drain(g *group, ls leader.Leadership) {
 	defer bound.Stop()
 	lost := ls.Context().Done()
 	var valid <-chan time.Time
+	var reason string
 	for valid == nil {
 		select {
 		case <-g.done:
@@ -149,9 +150,18 @@ func (r *Runtime) drain(g *group, ls leader.Leadership) {
 		case <-lost:
 			// The lease is no longer renewed: the drain must end before
 			// another replica can be elected.
-			t := time.NewTimer(time.Until(ls.ValidUntil()))
+			left, why := time.Until(ls.ValidUntil()), "the end of the lease as last renewed"
+			if left <= 0 {
+				// Noticed only after the lease could have expired: this
+				// process was paused (SIGSTOP, a VM freeze), and a successor
+				// may already lead. Exiting now would not undo that; give
+				// the components a short grace to return.
+				left, why = resumeGrace, "a short grace after a pause past the lease"
+			}
+			t := time.NewTimer(left)
 			defer t.Stop()
 			valid = t.C
+			reason = why
 		}
 	}
 	select {
@@ -159,9 +169,13 @@ func (r *Runtime) drain(g *group, ls leader.Leadership) {
 	case <-bound.C:
 		r.failStop(g, term, time.Since(start), "the drain timeout")
 	case <-valid:
-		r.failStop(g, term, time.Since(start), "the end of the lease as last renewed")
+		r.failStop(g, term, time.Since(start), reason)
 	}
 }
+
+// resumeGrace is how long leader components may take to return when their
+// term's loss is noticed after its ValidUntil (the process was paused).
+const resumeGrace = 500 * time.Millisecond
 
 func (r *Runtime) failStop(g *group, term leader.Term, waited time.Duration, bound string) {
 	stuck := g.wait(0)
