@@ -175,7 +175,7 @@ func chunkedReplace(b *backend) {
 					case <-tick.C:
 					}
 					opCtx, cancel := context.WithTimeout(sctx, time.Second)
-					_, err := b.lease.Renew(opCtx, term, time.Hour)
+					_, err := b.lease.Renew(opCtx, term, time.Hour, 0)
 					cancel()
 					if err != nil {
 						mu.Lock()
