@@ -35,11 +35,14 @@ type bench struct {
 	stmtWindow   map[string]time.Duration // per timings name
 	upsertFor    time.Duration
 	replaceSizes []int
-	fiftyN       int
-	fiftyRounds  int
-	fiftyWindow  time.Duration
-	timings      []named
-	rssTimings   string
+	// bigReplaceN is the registry Replace measured with the renew latency
+	// (bigReplaceNSQLite on SQLite).
+	bigReplaceN, bigReplaceNSQLite int
+	fiftyN                         int
+	fiftyRounds                    int
+	fiftyWindow                    time.Duration
+	timings                        []named
+	rssTimings                     string
 
 	binary string
 	tmp    string
@@ -91,6 +94,7 @@ func newBench(quick bool) *bench {
 		b.stmtWindow = map[string]time.Duration{"fast": 5 * time.Second}
 		b.upsertFor = 500 * time.Millisecond
 		b.replaceSizes = []int{1000, 10_000}
+		b.bigReplaceN, b.bigReplaceNSQLite = 20_000, 10_000
 		b.fiftyN, b.fiftyRounds, b.fiftyWindow = 50, 5, 5*time.Second
 		b.timings = []named{{"fast", harness.FastTimings()}}
 		b.rssTimings = "fast"
@@ -99,6 +103,7 @@ func newBench(quick bool) *bench {
 		b.stmtWindow = map[string]time.Duration{"default": 30 * time.Second, "fast": 10 * time.Second}
 		b.upsertFor = 2 * time.Second
 		b.replaceSizes = []int{1000, 10_000, 100_000}
+		b.bigReplaceN, b.bigReplaceNSQLite = 1_000_000, 200_000
 		b.fiftyN, b.fiftyRounds, b.fiftyWindow = 50, 10, 10*time.Second
 		b.timings = []named{{"default", defaultTimings()}, {"fast", harness.FastTimings()}}
 		b.rssTimings = "default"
@@ -146,10 +151,11 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 	// Phase 2, one at a time: throughput, which would disturb (and be
 	// disturbed by) anything running beside it.
 	loads = append(loads, "phase 2 "+loadAvg())
-	progress("phase 2: upsert throughput, Replace")
+	progress("phase 2: upsert throughput, Replace, large Replace with renews")
 	for _, d := range dialects {
 		b.record(d, "upsert throughput", b.upsertRatio(ctx, d))
 		b.record(d, "replace", b.replaces(ctx, d))
+		b.record(d, "large replace with renews", b.bigReplace(ctx, d))
 	}
 	if reason, skip := b.skipped[database.MySQL]; skip {
 		b.set(rowFiftyCrash, database.MySQL, "skipped: "+reason)

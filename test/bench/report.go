@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/store"
 	"github.com/apache/dubbo-admin/test/harness"
 )
 
@@ -25,6 +26,8 @@ const (
 	rowUpsert     = "upsert"
 	rowFiftyCrash = "fifty-crash"
 	rowFiftyStmts = "fifty-stmts"
+	rowBigReplace = "replace-big"
+	rowBigRenew   = "replace-big-renew"
 )
 
 func rowReplace(n int) string { return fmt.Sprintf("replace/%d", n) }
@@ -60,6 +63,10 @@ func (b *bench) rows() []row {
 	for _, n := range b.replaceSizes {
 		rs = append(rs, row{key: rowReplace(n), label: fmt.Sprintf("Replace %dk resources (fenced): from empty / resync", n/1000), floor: "—"})
 	}
+	rs = append(rs,
+		row{key: rowBigReplace, label: fmt.Sprintf("Replace of a large registry (%s; SQLite %s), fenced, chunked: from empty / resync", count(b.bigReplaceN), count(b.bigReplaceNSQLite)), floor: "—"},
+		row{key: rowBigRenew, label: "Lease renew every 1 s on the same database while that Replace runs: p50 / p99 / max", floor: fmt.Sprintf("op timeout %s", defaultTimings().OpTimeout)},
+	)
 	rs = append(rs,
 		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—"},
 		row{key: rowFiftyCrash, label: fmt.Sprintf("%d in-process replicas, fast timings: crash failover p50 / p99 / max", b.fiftyN), floor: fmt.Sprintf("lease %s", harness.FastTimings().LeaseDuration), only: database.MySQL},
@@ -158,6 +165,7 @@ func (b *bench) report(ctx context.Context, command, gobench string, wall time.D
 	w("- Statements per second: 3 in-process replicas (test/harness), each with its own pool on which a GORM callback at the end of the Create, Query, Update, Delete, Row and Raw processors counts every statement (BEGIN/COMMIT are not GORM statements and are not counted). Counted over %s once the cluster settled; the harness probe writes only once per term here and the Engine is idle, so this is the election's own cost. \"One follower\" is the mean of the followers.", windows(b))
 	w("- Upsert throughput: one goroutine, single `Upsert` calls over 1000 keys, %s fenced and %s unfenced in total, in eight alternating slices; the ratio is fenced/unfenced (below 1: the fence costs).", 2*b.upsertFor, 2*b.upsertFor)
 	w("- Replace: one fenced `Replace` of n new resources into an empty kind (from empty, adds/s in brackets), then a resync of the same kind in which a tenth of the specs changed, a twentieth of the keys are new and a twentieth gone.")
+	w("- Large Replace: the same two Replaces (from empty, then the resync) of %s resources (%s on SQLite), with the store's default chunks (at most %d rows and about %s per fenced transaction). Meanwhile a goroutine calls `leader.Lease.Renew` on the same database every second, each bounded by the default op timeout (%s), as the leader's renew loop would; its latency covers both Replaces, and a renew that failed or timed out counts as failed.", count(b.bigReplaceN), count(b.bigReplaceNSQLite), store.DefaultReplaceChunkRows, store.DefaultReplaceChunkTime, defaultTimings().OpTimeout)
 	w("- Resident memory: VmRSS from /proc/<pid>/status of the replica processes after the rounds.")
 	w("- %d replicas: in-process replicas on one MariaDB database, each with its own pool and counter, fast timings. Crash = `SimulateCrash` (test/harness/bench_inprocess.go): the leader's pool is closed first, then its runtime stopped, so the lease is never released and must expire, as after kill -9. Statements/s over %s: the sum over replicas, the leader's, the followers' mean and the busiest follower's. Start-up is not counted.", b.fiftyN, b.fiftyWindow)
 	if len(b.notes) > 0 {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/apache/dubbo-admin/pkg/core/database"
@@ -10,18 +12,26 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
-// openStore opens a GORM store on a fresh database of dialect with the
-// lease held for an hour; it returns a fenced (the term) and an unfenced
-// context. stop closes the pool and drops the database.
-func (b *bench) openStore(ctx context.Context, dialect string) (*store.GORM, context.Context, context.Context, func(), error) {
+// openedStore is a GORM store on a fresh database of one dialect with the
+// lease held for an hour by term; fenced carries the term, unfenced none.
+// stop closes the pool and drops the database.
+type openedStore struct {
+	s                *store.GORM
+	fenced, unfenced context.Context
+	lease            *leader.Lease
+	term             leader.Term
+	stop             func()
+}
+
+func (b *bench) openStore(ctx context.Context, dialect string) (openedStore, error) {
 	tdb, drop, err := b.provision(ctx, dialect)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return openedStore{}, err
 	}
 	db, err := database.Open(ctx, tdb.Config)
 	if err != nil {
 		drop()
-		return nil, nil, nil, nil, err
+		return openedStore{}, err
 	}
 	stop := func() { _ = database.Close(db); drop() }
 	lease, err := leader.NewLease(db)
@@ -41,9 +51,10 @@ func (b *bench) openStore(ctx context.Context, dialect string) (*store.GORM, con
 	}
 	if err != nil {
 		stop()
-		return nil, nil, nil, nil, err
+		return openedStore{}, err
 	}
-	return s, leader.WithTerm(ctx, rec.TermOf()), store.Unfenced(ctx), stop, nil
+	return openedStore{s: s, fenced: leader.WithTerm(ctx, rec.TermOf()), unfenced: store.Unfenced(ctx),
+		lease: lease, term: rec.TermOf(), stop: stop}, nil
 }
 
 func resource(kind, key, app, spec string) store.Resource {
@@ -68,11 +79,12 @@ func upserts(ctx context.Context, s *store.GORM, kind string, d time.Duration) (
 // upsertRatio measures fenced and unfenced single upserts, alternating
 // eight times so that a drift of the machine hits both alike.
 func (b *bench) upsertRatio(ctx context.Context, dialect string) error {
-	s, fenced, unfenced, stop, err := b.openStore(ctx, dialect)
+	o, err := b.openStore(ctx, dialect)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer o.stop()
+	s, fenced, unfenced := o.s, o.fenced, o.unfenced
 	var nf, nu int64
 	var tf, tu time.Duration
 	for range 8 {
@@ -113,11 +125,12 @@ func replaceItems(kind string, n, gen int) []store.Resource {
 // replaces measures, per size, the first fenced Replace (all adds) and a
 // resync (a tenth updated, a twentieth added, a twentieth deleted).
 func (b *bench) replaces(ctx context.Context, dialect string) error {
-	s, fenced, _, stop, err := b.openStore(ctx, dialect)
+	o, err := b.openStore(ctx, dialect)
 	if err != nil {
 		return err
 	}
-	defer stop()
+	defer o.stop()
+	s, fenced := o.s, o.fenced
 	for _, n := range b.replaceSizes {
 		kind := fmt.Sprintf("BenchReplace%d", n)
 		first, next := replaceItems(kind, n, 1), replaceItems(kind, n, 2)
@@ -140,4 +153,113 @@ func (b *bench) replaces(ctx context.Context, dialect string) error {
 		_ = res
 	}
 	return nil
+}
+
+// bigReplace measures one fenced Replace of a large registry into an empty
+// kind, then a resync of it (as replaces does), while a goroutine renews
+// the lease every second on the same database, each renew bounded by the
+// default op timeout; it reports both Replace times and the renew latency.
+func (b *bench) bigReplace(ctx context.Context, dialect string) error {
+	n := b.bigReplaceN
+	if dialect == database.SQLite {
+		n = b.bigReplaceNSQLite
+	}
+	o, err := b.openStore(ctx, dialect)
+	if err != nil {
+		return err
+	}
+	defer o.stop()
+	kind := "BenchReplaceBig"
+	stopRenews := renewEvery(ctx, o.lease, o.term, time.Second, defaultTimings())
+	t0 := time.Now()
+	res, err := o.s.Replace(o.fenced, kind, replaceItems(kind, n, 1))
+	empty := time.Since(t0)
+	if err == nil && res.Added != n {
+		err = fmt.Errorf("added %d", res.Added)
+	}
+	if err != nil {
+		stopRenews()
+		return fmt.Errorf("replace %d from empty: %w", n, err)
+	}
+	t0 = time.Now()
+	_, err = o.s.Replace(o.fenced, kind, replaceItems(kind, n, 2))
+	resync := time.Since(t0)
+	lat, failed := stopRenews()
+	if err != nil {
+		return fmt.Errorf("replace %d resync: %w", n, err)
+	}
+	b.set(rowBigReplace, dialect, fmt.Sprintf("%s: %s / %s (%.0f adds/s)", count(n), short(empty), short(resync), rate(int64(n), empty)))
+	text := "no renew completed"
+	if len(lat) > 0 {
+		text = p50p99max(lat)
+	}
+	b.set(rowBigRenew, dialect, fmt.Sprintf("%s, %d failed", text, failed))
+	b.note("%s: peak resident memory of the bench process after the %s Replace (it holds the source items itself): %s.", dialectName(dialect), count(n), peakRSS())
+	return nil
+}
+
+// renewEvery renews t's lease every period with the op timeout of cfg
+// until the returned stop is called; stop returns the latency of every
+// renew and how many failed.
+func renewEvery(ctx context.Context, lease *leader.Lease, t leader.Term, period time.Duration, cfg leader.Config) func() (durations, int) {
+	var (
+		lat    durations
+		failed int
+	)
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			opCtx, cancel := context.WithTimeout(ctx, cfg.OpTimeout)
+			t0 := time.Now()
+			_, err := lease.Renew(opCtx, t, cfg.LeaseDuration, 0)
+			lat = append(lat, time.Since(t0))
+			cancel()
+			if err != nil {
+				failed++
+			}
+		}
+	}()
+	return func() (durations, int) {
+		close(done)
+		<-finished
+		return lat, failed
+	}
+}
+
+// count writes n as 1M, 200k or 950.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+// peakRSS is VmHWM of this process.
+func peakRSS() string {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for l := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+		}
+	}
+	return "unknown"
 }

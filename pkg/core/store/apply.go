@@ -114,14 +114,13 @@ func (s *GORM) planApply(tx *gorm.DB, ps []pending, term int64) (replacePlan, er
 	kind := ps[0].kind
 	byKey := make(map[string]resourceRow, len(ps))
 	for chunk := range slices.Chunk(ps, s.opts.batchSize) {
-		args := make([]any, 0, len(chunk)+1)
-		args = append(args, kind)
-		for _, p := range chunk {
-			args = append(args, p.key)
+		keys := make([]string, len(chunk))
+		for i, p := range chunk {
+			keys[i] = p.key
 		}
+		where, args := whereKeys(kind, keys)
 		var rows []resourceRow
-		q := selectResource + whereKeys(len(chunk)) + s.d.forUpdate
-		if err := tx.Raw(q, args...).Scan(&rows).Error; err != nil {
+		if err := tx.Raw(selectResource+where+s.d.forUpdate, args...).Scan(&rows).Error; err != nil {
 			return replacePlan{}, fmt.Errorf("read %d rows: %w", len(chunk), err)
 		}
 		for _, r := range rows {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gorm.io/gorm"
@@ -122,22 +123,26 @@ func insertRows(n int) string {
 	return b.String()
 }
 
-// deleteKeys deletes n keys of one kind.
-func deleteKeys(n int) string { return `DELETE FROM resources` + whereKeys(n) }
-
-// whereKeys selects n keys of one kind (arguments: the kind, then the keys).
-func whereKeys(n int) string {
+// whereKeys selects keys of one kind: the WHERE clause and its arguments.
+// It bounds the primary key's range by the keys' least and greatest as well
+// as listing them: with the list alone, PostgreSQL's planner may scan the
+// index on kind alone and filter the whole kind by the list, which makes
+// every batch cost as much as the kind is large.
+func whereKeys(kind string, keys []string) (string, []any) {
 	var b strings.Builder
-	b.Grow(64 + 2*n)
-	b.WriteString(` WHERE kind = ? AND res_key IN (`)
-	for i := range n {
+	b.Grow(64 + 2*len(keys))
+	b.WriteString(` WHERE kind = ? AND res_key >= ? AND res_key <= ? AND res_key IN (`)
+	args := make([]any, 0, len(keys)+3)
+	args = append(args, kind, slices.Min(keys), slices.Max(keys))
+	for i, k := range keys {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('?')
+		args = append(args, k)
 	}
 	b.WriteByte(')')
-	return b.String()
+	return b.String(), args
 }
 
 const selectResource = `SELECT ` + resourceColumns + ` FROM resources`

@@ -218,8 +218,8 @@ func (r *replacer) upsertBatch(tx *gorm.DB, term int64, batch []int, c *ReplaceR
 		in[i], keys[i] = s, s.r.Key
 	}
 	var cur []current
-	q := `SELECT res_key, resource_version, digest FROM resources WHERE kind = ? AND res_key IN ?` + r.s.d.forUpdate
-	if err := tx.Raw(q, r.kind, keys).Scan(&cur).Error; err != nil {
+	where, args := whereKeys(r.kind, keys)
+	if err := tx.Raw(`SELECT res_key, resource_version, digest FROM resources`+where+r.s.d.forUpdate, args...).Scan(&cur).Error; err != nil {
 		return nil, fmt.Errorf("read current rows: %w", err)
 	}
 	byKey := make(map[string]current, len(cur))
@@ -307,8 +307,8 @@ func (r *replacer) deletes(tx *gorm.DB, keys []string, timed bool, c *ReplaceRes
 	for done < len(keys) && (!timed || done == 0 || time.Since(start) < r.budget) {
 		n := min(r.s.opts.batchSize, len(keys)-done)
 		var old []resourceRow
-		q := selectResource + ` WHERE kind = ? AND res_key IN ?` + r.s.d.forUpdate
-		if err := tx.Raw(q, r.kind, keys[done:done+n]).Scan(&old).Error; err != nil {
+		where, args := whereKeys(r.kind, keys[done:done+n])
+		if err := tx.Raw(selectResource+where+r.s.d.forUpdate, args...).Scan(&old).Error; err != nil {
 			return nil, 0, fmt.Errorf("read rows to delete: %w", err)
 		}
 		more, err := replacePlan{kind: r.kind, deletes: old}.apply(tx, r.s)
@@ -335,12 +335,12 @@ type replacePlan struct {
 func (p replacePlan) apply(tx *gorm.DB, s *GORM) ([]Event, error) {
 	events := make([]Event, 0, len(p.adds)+len(p.updates)+len(p.deletes))
 	for batch := range batches(p.deletes, s.opts.batchSize) {
-		args := make([]any, 0, len(batch)+1)
-		args = append(args, p.kind)
-		for _, r := range batch {
-			args = append(args, r.ResKey)
+		keys := make([]string, len(batch))
+		for i, r := range batch {
+			keys[i] = r.ResKey
 		}
-		if err := tx.Exec(deleteKeys(len(batch)), args...).Error; err != nil {
+		where, args := whereKeys(p.kind, keys)
+		if err := tx.Exec(`DELETE FROM resources`+where, args...).Error; err != nil {
 			return nil, fmt.Errorf("delete %d rows: %w", len(batch), err)
 		}
 		for _, r := range batch {
