@@ -13,6 +13,9 @@
 //     its terms here; the number only ever increases.
 //   - Fence (fence.go): the check every write transaction of the store
 //     makes against the epoch row.
+//   - The term log (terms.go): table leader_terms, one row per minted term
+//     with how it ended (released, fenced, deadline, expired, ...), the last
+//     HistoryLimit per election; Epochs.History reads it.
 //   - Term (term.go): the fencing token, carried by the term context.
 //   - Config (config.go): the timings and their validation.
 //   - Lease (lease.go, dialect.go): the SQL backend. Table leader_leases has

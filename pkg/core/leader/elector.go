@@ -316,11 +316,15 @@ func (l *leaseTerm) ValidUntil() time.Time {
 // first; the release itself is bounded by OpTimeout (and the driver's I/O
 // timeout). A term already lost is not an error. Resign is idempotent.
 func (l *leaseTerm) Resign(ctx context.Context) error {
+	how := endReason(ctx)
+	if cause := context.Cause(l.ctx); cause != nil {
+		how = endReasonOf(cause) // the term had ended before: say why
+	}
 	l.cancel(ErrResigned)
 	l.mu.Lock()
 	if l.resigned == nil {
 		l.resigned = make(chan struct{})
-		go l.release()
+		go l.release(how)
 	}
 	resigned := l.resigned
 	l.mu.Unlock()
@@ -336,7 +340,7 @@ func (l *leaseTerm) Resign(ctx context.Context) error {
 
 // release is Resign's work, on its own goroutine so that Resign can honour
 // its context even when a statement ignores its own.
-func (l *leaseTerm) release() {
+func (l *leaseTerm) release(how string) {
 	var err error
 	defer func() {
 		l.mu.Lock()
@@ -345,7 +349,7 @@ func (l *leaseTerm) release() {
 		l.mu.Unlock()
 	}()
 	<-l.done
-	ctx, cancel := context.WithTimeout(context.Background(), l.e.cfg.OpTimeout)
+	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), how), l.e.cfg.OpTimeout)
 	defer cancel()
 	rec, rerr := l.e.lease.Release(ctx, l.term)
 	switch {
@@ -369,7 +373,7 @@ func (l *leaseTerm) renewLoop() {
 	for {
 		select {
 		case <-l.ctx.Done():
-			l.logEnd(context.Cause(l.ctx))
+			l.ended(context.Cause(l.ctx))
 			return
 		case <-tick.C:
 		}
@@ -433,9 +437,21 @@ func (l *leaseTerm) sinceRenewal(now time.Time) time.Duration {
 	return now.Sub(l.renewed)
 }
 
-func (l *leaseTerm) logEnd(cause error) {
+// ended logs why the term ended and, when it ended on this replica's own
+// account (deadline, clock jump), ends it in the epoch too, best effort:
+// from then on the term's own stragglers are fenced, and the term log says
+// why. A Resign does both itself.
+func (l *leaseTerm) ended(cause error) {
 	if errors.Is(cause, ErrResigned) {
-		return // Resign logs the release
+		return
 	}
 	l.e.log.Info("lease lost", "holder", l.term.Holder, "term", l.term.Number, "reason", cause.Error())
+	if errors.Is(cause, ErrLeaseLost) {
+		return // someone else moved the lease: the epoch has moved on or ended it
+	}
+	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), endReasonOf(cause)), l.e.cfg.OpTimeout)
+	defer cancel()
+	if err := l.e.lease.Epochs().End(ctx, l.term); err != nil {
+		l.e.log.V(1).Info("could not end the lost term in the epoch; the next term supersedes it", "term", l.term.Number, "error", err.Error())
+	}
 }

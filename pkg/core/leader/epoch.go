@@ -59,9 +59,13 @@ func NewEpochs(db *gorm.DB, opts ...EpochOption) (*Epochs, error) {
 	return e, nil
 }
 
-// Migrate creates table leader_epochs if it does not exist. Several
+// Migrate creates tables leader_epochs and leader_terms (the term log, see
+// History) if they do not exist. Several
 // replicas may run it at once (see Lease.Migrate for the retry).
 func (e *Epochs) Migrate(ctx context.Context) error {
+	if err := e.migrateTerms(ctx); err != nil {
+		return err
+	}
 	return migrate(ctx, e.db, "leader_epochs", e.d.createTable("leader_epochs", `
 	name VARCHAR(128) NOT NULL PRIMARY KEY,
 	term BIGINT NOT NULL DEFAULT 0,
@@ -130,21 +134,30 @@ func (e *Epochs) MintTx(tx *gorm.DB, election, holder, token string, floor int64
 		next, holder, token, r.NowMs, election).Error; err != nil {
 		return Term{}, fmt.Errorf("mint term of %q: %w", election, err)
 	}
+	t := Term{Election: election, Holder: holder, Number: next, AcquiredAt: fromMillis(r.NowMs)}
+	if err := e.logMint(tx, t, token, r.NowMs); err != nil {
+		return Term{}, fmt.Errorf("mint term of %q: log it: %w", election, err)
+	}
 	e.see(election, next)
-	return Term{Election: election, Holder: holder, Number: next, AcquiredAt: fromMillis(r.NowMs)}, nil
+	return t, nil
 }
 
 // End marks t as over in the store: from its commit on, fenced writes of t
-// fail. A term that is no longer the epoch's is left alone.
+// fail. The term log records how it ended: WithEndReason on ctx, else
+// EndReleased. A term that is no longer the epoch's is left alone.
 func (e *Epochs) End(ctx context.Context, t Term) error {
-	return e.EndTx(e.db.WithContext(ctx), t)
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return e.EndTx(tx, t) })
 }
 
-// EndTx is End inside the caller's transaction.
+// EndTx is End inside the caller's transaction (its context carries the
+// end reason).
 func (e *Epochs) EndTx(tx *gorm.DB, t Term) error {
-	err := tx.Exec(`UPDATE leader_epochs SET holder = '' WHERE name = ? AND term = ? AND holder = ?`, t.Election, t.Number, t.Holder).Error
-	if err != nil {
-		return fmt.Errorf("end term %d of %q: %w", t.Number, t.Election, err)
+	res := tx.Exec(`UPDATE leader_epochs SET holder = '' WHERE name = ? AND term = ? AND holder = ?`, t.Election, t.Number, t.Holder)
+	if res.Error == nil && res.RowsAffected > 0 {
+		res.Error = e.logEnd(tx, t, endReason(tx.Statement.Context))
+	}
+	if res.Error != nil {
+		return fmt.Errorf("end term %d of %q: %w", t.Number, t.Election, res.Error)
 	}
 	return nil
 }
@@ -152,8 +165,12 @@ func (e *Epochs) EndTx(tx *gorm.DB, t Term) error {
 // Current reads the latest term of election (holder empty once it ended);
 // a zero Term when none was ever minted.
 func (e *Epochs) Current(ctx context.Context, election string) (Term, error) {
+	return e.current(e.db.WithContext(ctx), election)
+}
+
+func (e *Epochs) current(db *gorm.DB, election string) (Term, error) {
 	var r epochRow
-	res := e.db.WithContext(ctx).Raw(e.d.selectRow("leader_epochs", epochColumns, ""), election).Scan(&r)
+	res := db.Raw(e.d.selectRow("leader_epochs", epochColumns, ""), election).Scan(&r)
 	if res.Error != nil {
 		return Term{}, fmt.Errorf("read term of %q: %w", election, res.Error)
 	}

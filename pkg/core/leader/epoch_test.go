@@ -147,6 +147,43 @@ var _ = Describe("Fencing epoch", func() {
 				Expect(context.Cause(ls.Context())).To(MatchError(leader.ErrClockJump))
 			})
 
+			It("logs every term with how it ended", func(ctx SpecContext) {
+				name := newElection("history")
+				l, err := leader.NewLease(openPool())
+				Expect(err).NotTo(HaveOccurred())
+				a, err := l.TryAcquire(ctx, name, "a", 100*time.Millisecond)
+				Expect(err).NotTo(HaveOccurred())
+				Eventually(func() error { _, err := l.TryAcquire(ctx, name, "b", time.Hour); return err }, "10s", "20ms").Should(Succeed())
+				b, err := l.Get(ctx, name)
+				Expect(err).NotTo(HaveOccurred())
+				_, err = l.Release(ctx, b.TermOf())
+				Expect(err).NotTo(HaveOccurred())
+				c, err := l.TryAcquire(ctx, name, "c", time.Hour)
+				Expect(err).NotTo(HaveOccurred())
+				_, err = l.ForceRelease(ctx, name)
+				Expect(err).NotTo(HaveOccurred())
+				d, err := l.TryAcquire(ctx, name, "d", time.Hour)
+				Expect(err).NotTo(HaveOccurred())
+
+				h, err := l.Epochs().History(ctx, name, 0)
+				Expect(err).NotTo(HaveOccurred())
+				type ended struct {
+					Term        int64
+					Holder, How string
+				}
+				var got []ended
+				for _, r := range h {
+					got = append(got, ended{r.Term, r.Holder, r.How})
+					Expect(r.StartedAt).NotTo(BeZero())
+				}
+				Expect(got).To(Equal([]ended{
+					{d.Term, "d", ""},
+					{c.Term, "c", leader.EndForceReleased},
+					{b.Term, "b", leader.EndReleased},
+					{a.Term, "a", leader.EndExpired},
+				}))
+			})
+
 			It("brings dropped tables back by itself and elects a leader again", func(ctx SpecContext) {
 				cfg := fastConfig(newElection("dropped"))
 				e := newElector(cfg, "d")

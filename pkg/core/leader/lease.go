@@ -238,7 +238,11 @@ func (l *Lease) ForceRelease(ctx context.Context, election string) (Record, erro
 		if err := tx.Exec(`UPDATE leader_leases SET holder = '', renewed_at = ?, expires_at = ? WHERE name = ?`, r.NowMs, r.NowMs, election).Error; err != nil {
 			return err
 		}
-		return tx.Exec(`UPDATE leader_epochs SET holder = '' WHERE name = ?`, election).Error
+		cur, err := l.epochs.current(tx, election)
+		if err != nil || cur.Holder == "" {
+			return err
+		}
+		return l.epochs.EndTx(tx.WithContext(WithEndReason(ctx, EndForceReleased)), cur)
 	})
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return l.Get(ctx, election)

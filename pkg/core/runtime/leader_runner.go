@@ -35,7 +35,7 @@ func (r *Runtime) runLeader() {
 		ended = ls.Term()
 		cause := r.lead(ls)
 		if r.stopCtx.Err() != nil {
-			r.resign(ls)
+			r.resign(ls, leader.EndReleased)
 			release()
 			break
 		}
@@ -109,7 +109,7 @@ func (r *Runtime) lead(ls leader.Leadership) error {
 		// The renew loop may not have noticed yet (or, if the row expired
 		// by the database clock but is still ours, never would): end it, and
 		// free the row if it is still ours.
-		r.resign(ls)
+		r.resign(ls, leader.EndFenced)
 	default:
 		// The term was lost: its backend goroutines are ending on their own.
 		// A statement stuck in a driver must not hold the runner forever;
@@ -187,9 +187,10 @@ func (r *Runtime) failStop(g *group, term leader.Term, waited time.Duration, bou
 	<-g.done
 }
 
-// resign releases the lease after the components have drained on shutdown.
-func (r *Runtime) resign(ls leader.Leadership) {
-	ctx, cancel := context.WithTimeout(context.Background(), r.opts.DrainTimeout)
+// resign releases the lease after the components have drained (on
+// shutdown, or after a fenced write); how goes to the term log.
+func (r *Runtime) resign(ls leader.Leadership, how string) {
+	ctx, cancel := context.WithTimeout(leader.WithEndReason(context.Background(), how), r.opts.DrainTimeout)
 	defer cancel()
 	if err := ls.Resign(ctx); err != nil {
 		term := ls.Term()
