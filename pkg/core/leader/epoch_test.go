@@ -9,6 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	"gorm.io/gorm"
 
+	"github.com/apache/dubbo-admin/internal/faultproxy"
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
@@ -146,6 +147,34 @@ var _ = Describe("Fencing epoch", func() {
 				Eventually(ls.Context().Done(), "5s").Should(BeClosed())
 				Expect(context.Cause(ls.Context())).To(MatchError(leader.ErrClockJump))
 			})
+
+			if dialect != database.SQLite {
+				It("returns from Resign when its context ends, even with the database black-holed", func(ctx SpecContext) {
+					proxy, err := faultproxy.Start(tdb.Addr)
+					Expect(err).NotTo(HaveOccurred())
+					DeferCleanup(proxy.Close)
+					via, err := tdb.ConfigVia(proxy.Addr())
+					Expect(err).NotTo(HaveOccurred())
+					db, err := database.Open(ctx, via)
+					Expect(err).NotTo(HaveOccurred())
+					DeferCleanup(func() { _ = database.Close(db) })
+					epochs, err := leader.NewEpochs(db)
+					Expect(err).NotTo(HaveOccurred())
+					e, err := leader.NewLeaseElector(db, epochs, fastConfig(newElection("blackhole")), leader.WithLogger(GinkgoLogr))
+					Expect(err).NotTo(HaveOccurred())
+					Expect(e.Prepare(ctx)).To(Succeed())
+					ls := win(ctx, e)
+					proxy.Pause()
+					DeferCleanup(proxy.Resume) // let the stuck statements finish before the leak check
+					done := make(chan error, 1)
+					go func() {
+						rctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+						defer cancel()
+						done <- ls.Resign(rctx)
+					}()
+					Eventually(done, "3s").Should(Receive(MatchError(context.DeadlineExceeded)))
+				})
+			}
 
 			It("logs every term with how it ended", func(ctx SpecContext) {
 				name := newElection("history")

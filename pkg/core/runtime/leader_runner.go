@@ -33,7 +33,7 @@ func (r *Runtime) runLeader() {
 			continue
 		}
 		ended = ls.Term()
-		cause := r.lead(ls)
+		cause := r.runTerm(ls)
 		if r.stopCtx.Err() != nil {
 			r.resign(ls, leader.EndReleased)
 			release()
@@ -81,9 +81,9 @@ func (r *Runtime) campaign() (leader.Leadership, func(), error) {
 	return ls, release, nil
 }
 
-// lead runs one term: Leading until the term ends or Stop, then Draining
+// runTerm runs one term: Leading until the term ends or Stop, then Draining
 // until every leader component returned. It returns why the term ended.
-func (r *Runtime) lead(ls leader.Leadership) error {
+func (r *Runtime) runTerm(ls leader.Leadership) error {
 	term := ls.Term()
 	ctx, cancel := context.WithCancelCause(leader.WithTerm(ls.Context(), term))
 	defer cancel(nil)
