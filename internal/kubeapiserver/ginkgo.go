@@ -8,6 +8,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2" //nolint:revive // ginkgo's DSL reads best unqualified
 	. "github.com/onsi/gomega"    //nolint:revive
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 )
@@ -58,4 +60,13 @@ func Testing(tb testing.TB, suite string) *Server {
 	}
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// GinkgoClient is NewClient for a spec: its connections close at cleanup.
+func GinkgoClient(rc *rest.Config) kubernetes.Interface {
+	GinkgoHelper()
+	c, closeIdle, err := NewClient(rc)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(closeIdle)
+	return c
 }

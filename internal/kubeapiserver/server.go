@@ -41,6 +41,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -271,6 +272,29 @@ func (s *Server) Client() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(s.Config())
 }
 
+// NewClient is a clientset on connections of its own, not on client-go's
+// process-wide transport cache, as a separate replica would have; closeIdle
+// closes them once the caller is done (so that a leak check finds none).
+func NewClient(rc *rest.Config) (client kubernetes.Interface, closeIdle func(), err error) {
+	rc = rest.CopyConfig(rc)
+	// HTTP/1.1: client-go's HTTP/2 transport gives no handle to close its
+	// idle connections.
+	rc.TLSClientConfig.NextProtos = []string{"http/1.1"}
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	rc.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, addr)
+	}
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeapiserver: %w", err)
+	}
+	c, err := kubernetes.NewForConfigAndClient(rc, hc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubeapiserver: %w", err)
+	}
+	return c, func() { utilnet.CloseIdleConnectionsFor(hc.Transport) }, nil
+}
+
 // Kubeconfig is the path of a kubeconfig file (mode 0600) of the
 // system:masters user.
 func (s *Server) Kubeconfig() string { return s.adminKC() }
@@ -305,10 +329,11 @@ func (s *Server) WriteKubeconfig(path, token string, server ...string) error {
 // ServiceAccountToken returns a token of ServiceAccount namespace/name (which
 // must exist), valid for an hour, through the TokenRequest API.
 func (s *Server) ServiceAccountToken(ctx context.Context, namespace, name string) (string, error) {
-	client, err := s.Client()
+	client, closeIdle, err := NewClient(s.Config())
 	if err != nil {
 		return "", err
 	}
+	defer closeIdle()
 	hour := int64(3600)
 	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &hour}}, metav1.CreateOptions{})
