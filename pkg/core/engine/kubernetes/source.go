@@ -33,8 +33,8 @@ type Config struct {
 	ApplicationLabels []string
 }
 
-// Opener returns the opener of pod sources on client. Tests pass
-// fake.NewSimpleClientset().
+// Opener returns the opener of pod sources on client (the tests' is on a
+// real apiserver: internal/kubeapiserver).
 func Opener(client kubernetes.Interface, cfg Config) source.Opener {
 	return func(_ context.Context, _ *url.URL, log logr.Logger) (source.Source, error) {
 		return newPods(client, cfg, log), nil
