@@ -6,6 +6,11 @@
 #                               fewer rounds, SQLite and one server
 #   BENCH_OUT=file              write the report elsewhere
 #
+# One measurement alone, without replica processes:
+#   go run ./test/bench -only large-replace -out /tmp/large-replace.md
+# (the Replace of a large registry, 1M resources, 200k on SQLite, with the
+# lease renew latency meanwhile; add -quick for 20k/10k).
+#
 # MariaDB and PostgreSQL are reached as in make test (ADMIN_TEST_MYSQL_DSN,
 # ADMIN_TEST_POSTGRES_DSN, else their default addresses); a server that does
 # not answer is reported as skipped. The full profile first runs the Go

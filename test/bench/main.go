@@ -29,12 +29,14 @@ import (
 
 // bench holds the profile and collects the results.
 type bench struct {
-	quick        bool
-	rounds       int
-	coldRounds   int
-	stmtWindow   map[string]time.Duration // per timings name
-	upsertFor    time.Duration
-	replaceSizes []int
+	quick bool
+	// largeReplaceOnly runs only the large Replace with renews (-only).
+	largeReplaceOnly bool
+	rounds           int
+	coldRounds       int
+	stmtWindow       map[string]time.Duration // per timings name
+	upsertFor        time.Duration
+	replaceSizes     []int
 	// bigReplaceN is the registry Replace measured with the renew latency
 	// (bigReplaceNSQLite on SQLite).
 	bigReplaceN, bigReplaceNSQLite int
@@ -73,11 +75,17 @@ func main() {
 	gobench := flag.String("gobench", "", "output of `go test -bench` to include in the report")
 	command := flag.String("command", "go run ./test/bench", "the command line to record in the report")
 	binary := flag.String("binary", "", "a built dubbo-admin (default: build one)")
+	only := flag.String("only", "", `run one measurement alone: "large-replace" (the large Replace with renews; no replica processes)`)
 	flag.Parse()
+	if *only != "" && *only != "large-replace" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: the only measurement that runs alone is large-replace\n", *only)
+		os.Exit(2)
+	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	b := newBench(*quick)
+	b.largeReplaceOnly = *only == "large-replace"
 	os.Exit(b.run(ctx, *out, *gobench, *command, *binary))
 }
 
@@ -122,7 +130,7 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 	defer b.dropAll()
 
 	b.binary = binary
-	if b.binary == "" {
+	if b.binary == "" && !b.largeReplaceOnly {
 		progress("building app/dubbo-admin")
 		if b.binary, err = harness.BuildBinary(ctx, b.tmp); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
@@ -132,6 +140,12 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 
 	dialects := b.available(ctx)
 	loads := []string{"start " + loadAvg()}
+	if b.largeReplaceOnly {
+		for _, d := range dialects {
+			b.record(d, "large replace with renews", b.bigReplace(ctx, d))
+		}
+		return b.finish(ctx, out, gobench, command, start, append(loads, "end "+loadAvg()))
+	}
 
 	// Phase 1, concurrently per database: the process clusters (mostly
 	// waiting for leases to expire) and the in-process statement counts.
@@ -165,7 +179,11 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 		b.record(database.MySQL, "50 replicas", b.fifty(ctx, database.MySQL, b.fiftyN, b.fiftyRounds, b.fiftyWindow))
 	}
 
-	loads = append(loads, "end "+loadAvg())
+	return b.finish(ctx, out, gobench, command, start, append(loads, "end "+loadAvg()))
+}
+
+// finish writes the report and returns the exit status.
+func (b *bench) finish(ctx context.Context, out, gobench, command string, start time.Time, loads []string) int {
 	b.note("Load average (1, 5, 15 min) at %s: other work on this machine, if any, shares its cores and database servers.", strings.Join(loads, "; "))
 	wall := time.Since(start)
 	report := b.report(ctx, command, gobench, wall)

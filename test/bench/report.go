@@ -45,6 +45,13 @@ func timingsText(c leader.Config) string {
 }
 
 func (b *bench) rows() []row {
+	big := []row{
+		{key: rowBigReplace, label: fmt.Sprintf("Replace of a large registry (%s; SQLite %s), fenced, chunked: from empty / resync", count(b.bigReplaceN), count(b.bigReplaceNSQLite)), floor: "—"},
+		{key: rowBigRenew, label: "Lease renew every 1 s on the same database while that Replace runs: p50 / p99 / max", floor: fmt.Sprintf("op timeout %s", defaultTimings().OpTimeout)},
+	}
+	if b.largeReplaceOnly {
+		return big
+	}
 	var rs []row
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowCrash + t.name, label: fmt.Sprintf("Crash failover, %s timings (kill -9 → new leader's components running): p50 / p99 / max", t.name),
@@ -63,10 +70,7 @@ func (b *bench) rows() []row {
 	for _, n := range b.replaceSizes {
 		rs = append(rs, row{key: rowReplace(n), label: fmt.Sprintf("Replace %dk resources (fenced): from empty / resync", n/1000), floor: "—"})
 	}
-	rs = append(rs,
-		row{key: rowBigReplace, label: fmt.Sprintf("Replace of a large registry (%s; SQLite %s), fenced, chunked: from empty / resync", count(b.bigReplaceN), count(b.bigReplaceNSQLite)), floor: "—"},
-		row{key: rowBigRenew, label: "Lease renew every 1 s on the same database while that Replace runs: p50 / p99 / max", floor: fmt.Sprintf("op timeout %s", defaultTimings().OpTimeout)},
-	)
+	rs = append(rs, big...)
 	rs = append(rs,
 		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—"},
 		row{key: rowFiftyCrash, label: fmt.Sprintf("%d in-process replicas, fast timings: crash failover p50 / p99 / max", b.fiftyN), floor: fmt.Sprintf("lease %s", harness.FastTimings().LeaseDuration), only: database.MySQL},
