@@ -14,8 +14,9 @@
 # MariaDB and PostgreSQL are reached as in make test (ADMIN_TEST_MYSQL_DSN,
 # ADMIN_TEST_POSTGRES_DSN, else their default addresses); a server that does
 # not answer is reported as skipped. The full profile first runs the Go
-# benchmarks of pkg/core/leader and pkg/core/store briefly and includes
-# their numbers.
+# benchmarks of pkg/core/leader and pkg/core/store briefly, and the
+# Kubernetes Lease backend's handover and crash failover (about 30 s), and
+# includes their numbers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +46,12 @@ if [ "${BENCH_QUICK:-}" != 1 ]; then
   echo "$(date +%T) bench: go test -bench (pkg/core/leader, pkg/core/store), briefly" >&2
   go test -run '^$' -bench 'Acquire|Renew|Get|Upsert' -benchtime=200x -count=1 \
     ./pkg/core/leader ./pkg/core/store >"$work/gobench.txt" 2>&1 || {
+      echo "go test -bench failed:" >&2; cat "$work/gobench.txt" >&2; exit 1; }
+  # The Kubernetes Lease backend on a real kube-apiserver (skipped without
+  # one): graceful handover and crash failover, lease 3s/renew 2s/retry 500ms.
+  echo "$(date +%T) bench: go test -bench (pkg/core/leader/kubernetes), 5 rounds each" >&2
+  go test -run '^$' -bench 'Handover|CrashFailover' -benchtime=5x -count=1 \
+    ./pkg/core/leader/kubernetes >>"$work/gobench.txt" 2>&1 || {
       echo "go test -bench failed:" >&2; cat "$work/gobench.txt" >&2; exit 1; }
   gobench_args=(-gobench "$work/gobench.txt")
 fi
