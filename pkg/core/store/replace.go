@@ -46,7 +46,7 @@ func WithReplaceChunk(rows int, budget time.Duration) Option {
 // one chunk is one transaction. Unchanged items are not written. It
 // returns how many resources were added, updated and deleted by the chunks
 // that committed, also when a later chunk failed. See the package doc for
-// what readers see meanwhile.
+// what readers see meanwhile. items must not change until it returns.
 func (s *GORM) Replace(ctx context.Context, kind string, items []Resource) (ReplaceResult, error) {
 	order, err := sortedItems(kind, items)
 	if err != nil {

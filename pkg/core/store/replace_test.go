@@ -116,6 +116,48 @@ func chunkedReplace(b *backend) {
 			Expect(types[firstDelete:]).NotTo(ContainElement(store.Upserted))
 		})
 
+		It("shows readers old ∪ source shrinking to source: nothing both hold is ever missing, nothing else ever appears", func() {
+			old := append(items(kind, "a", 20, `1`), items(kind, "c", 20, `1`)...)
+			_, err := b.store.Replace(ctx, kind, old)
+			Expect(err).NotTo(HaveOccurred())
+			source := append(items(kind, "a", 10, `2`), items(kind, "b", 20, `{}`)...) // a-010..019 and every c vanish
+			allowed, shared := map[string]bool{}, map[string]bool{}
+			for _, r := range old {
+				allowed[r.Key] = true
+			}
+			for _, r := range source {
+				shared[r.Key] = allowed[r.Key]
+				allowed[r.Key] = true
+			}
+			var seen []int // what a reader saw at each write, in other transactions
+			check := store.WithTxHook(func(*gorm.DB, string, store.Resource) error {
+				page, err := b.store.List(context.Background(), kind, store.ListOptions{})
+				if err != nil {
+					return err
+				}
+				keys := map[string]bool{}
+				for _, r := range page.Items {
+					if !allowed[r.Key] {
+						return fmt.Errorf("a reader saw %s, in neither the old kind nor the source", r.Key)
+					}
+					keys[r.Key] = true
+				}
+				for k, both := range shared {
+					if both && !keys[k] {
+						return fmt.Errorf("a reader missed %s, which the old kind and the source both hold", k)
+					}
+				}
+				seen = append(seen, len(page.Items))
+				return nil
+			})
+			s, err := store.NewGORM(b.db, check, store.WithBatchSize(3), store.WithReplaceChunk(7, time.Hour))
+			Expect(err).NotTo(HaveOccurred())
+			_, err = s.Replace(ctx, kind, source)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(contentOf(listAll(ctx, b.store, kind, store.ListOptions{})...)).To(Equal(contentOf(sortedByKey(source)...)))
+			Expect(slices.Max(seen)).To(Equal(60), "after the adds and updates a reader sees old ∪ source")
+		})
+
 		It("is one transaction when the source and the kind fit in one chunk", func() {
 			boom := errors.New("boom")
 			_, err := b.store.Replace(ctx, kind, []store.Resource{res(kind, "gone", nil, `1`), res(kind, "kept", nil, `1`)})
