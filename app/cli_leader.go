@@ -44,6 +44,11 @@ type LeaseStatus struct {
 	Transitions int64     `json:"transitions"`
 	// DatabaseNow is the database's clock when the row was read.
 	DatabaseNow time.Time `json:"databaseNow,omitzero"`
+	// Backend is election.backend; Lease and Token are the Kubernetes
+	// backend's Lease (namespace/name) and its resourceVersion.
+	Backend string `json:"backend"`
+	Lease   string `json:"lease,omitempty"`
+	Token   string `json:"token,omitempty"`
 }
 
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
@@ -85,17 +90,22 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
 		var st LeaseStatus
-		err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
-			rec := leader.Record{Election: cfg.Election.Name}
-			if exists {
-				var err error
-				if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
-					return err
+		if cfg.Election.Backend == ElectionKubernetes {
+			st, err = kubernetesStatus(ctx, cfg)
+		} else {
+			err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
+				rec := leader.Record{Election: cfg.Election.Name}
+				if exists {
+					var err error
+					if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
+						return err
+					}
 				}
-			}
-			st = leaseStatus(cfg, rec, exists)
-			return nil
-		})
+				st = leaseStatus(cfg, rec, exists)
+				st.Backend = ElectionSQL
+				return nil
+			})
+		}
 		if err != nil {
 			return err
 		}
@@ -113,6 +123,10 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
 	row("election", st.Election)
+	row("backend", st.Backend)
+	if st.Lease != "" {
+		row("lease", st.Lease)
+	}
 	row("database", st.Database)
 	row("state", st.State)
 	if st.State != "none" {
@@ -126,6 +140,9 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 		}
 		row("expires", expires)
 		row("transitions", fmt.Sprint(st.Transitions))
+		if st.Token != "" {
+			row("token", st.Token)
+		}
 	}
 	return tw.Flush()
 }
@@ -152,6 +169,9 @@ renew, and its fenced writes fail from now on. Requires --force.`,
 		}
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
+		if cfg.Election.Backend == ElectionKubernetes {
+			return kubernetesRelease(ctx, cfg, cmd.OutOrStdout())
+		}
 		return withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
 			out := cmd.OutOrStdout()
 			if !exists {

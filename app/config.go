@@ -85,6 +85,11 @@ type ElectionConfig struct {
 	RetryPeriod   Duration `json:"retryPeriod"`
 	JitterFactor  float64  `json:"jitterFactor"`
 	OpTimeout     Duration `json:"opTimeout"`
+	// Backend elects the leader: "sql" (the lease row; the timings above)
+	// or "kubernetes" (a Lease, election.kubernetes, same timings). Terms
+	// are minted in the database either way.
+	Backend    string                   `json:"backend"`
+	Kubernetes KubernetesElectionConfig `json:"kubernetes"`
 }
 
 // Leader returns the election's leader.Config.
@@ -139,6 +144,7 @@ func Default() Config {
 			RetryPeriod:   Duration(lc.RetryPeriod),
 			JitterFactor:  lc.JitterFactor,
 			OpTimeout:     Duration(lc.OpTimeout),
+			Backend:       ElectionSQL,
 		},
 		Runtime:      RuntimeConfig{DrainTimeout: Duration(5e9)},
 		Log:          LogConfig{Format: LogConsole, Level: "info"},
@@ -179,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Election.Leader().Validate(); err != nil {
 		return fmt.Errorf("%w: election: %w", ErrInvalidConfig, err)
+	}
+	if err := c.Election.validateBackend(); err != nil {
+		return err
 	}
 	if c.Runtime.DrainTimeout <= 0 {
 		return fmt.Errorf("%w: runtime.drainTimeout is %v: must be positive", ErrInvalidConfig, c.Runtime.DrainTimeout)

@@ -73,8 +73,9 @@ const (
 	scopeRun = "run"
 )
 
-// fields lists every setting the environment and flags reach, in help order.
-var fields = []field{
+// fields lists every setting the environment and flags reach, in help order
+// (the election backends' last).
+var fields = append([]field{
 	strField("database.driver", "ADMIN_DATABASE_DRIVER", "db-driver", scopeAll,
 		"database: sqlite, mysql or postgres", func(c *Config) *string { return &c.Database.Driver }),
 	strField("database.dsn", "ADMIN_DATABASE_DSN", "db-dsn", scopeAll,
@@ -128,7 +129,7 @@ var fields = []field{
 		f.hidden = true
 		return f
 	}(),
-}
+}, backendFields()...)
 
 // ReplicaIndexEnv carries the replica index to the processes a supervisor
 // starts (the hidden --replica-index flag does the same).

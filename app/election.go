@@ -23,6 +23,9 @@ func newElector(cfg Config, db *gorm.DB, m *Metrics, log logr.Logger) (leader.El
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Election.Backend == ElectionKubernetes {
+		return newKubernetesElector(cfg, epochs, m, log)
+	}
 	return leader.NewLeaseElector(db, epochs, cfg.Election.Leader(),
 		leader.WithLogger(log.WithName("leader")), leader.WithObserver(m))
 }
