@@ -14,8 +14,11 @@ import (
 // election, for operators' history of leadership. It is written in the
 // transactions that mint and end terms, so it is as exact as the epoch.
 
-// HistoryLimit is how many terms per election the term log keeps.
+// HistoryLimit is how many terms per election the term log keeps (up to
+// pruneEvery more between two cuts).
 const HistoryLimit = 1000
+
+const pruneEvery = 100
 
 // How a term ended, as the term log records it.
 const (
@@ -94,6 +97,9 @@ func (e *Epochs) logMint(tx *gorm.DB, t Term, token string, nowMs int64) error {
 	if err := tx.Exec(`INSERT INTO leader_terms (election, term, holder, token, started_at) VALUES (?, ?, ?, ?, ?)`,
 		t.Election, t.Number, t.Holder, token, nowMs).Error; err != nil {
 		return err
+	}
+	if t.Number%pruneEvery != 0 {
+		return nil // cut the log now and then, not on every acquisition
 	}
 	return tx.Exec(`DELETE FROM leader_terms WHERE election = ? AND term <= ?`, t.Election, t.Number-HistoryLimit).Error
 }

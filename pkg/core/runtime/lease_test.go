@@ -139,7 +139,9 @@ func leaseSpecs(dialect string) {
 		Expect(leaders(rs...)()).NotTo(ContainElement(cut.id))
 		// Leading is recorded just before the components' goroutines start.
 		Eventually(func() int32 { return shared.cur.Load() }, eventually).Should(Equal(int32(1)))
-		Consistently(func() int32 { return shared.cur.Load() }, consistently).Should(Equal(int32(1)))
+		// At most one: on a loaded machine the new leader may itself miss
+		// its (fast) renew deadline and step down, which is correct.
+		Consistently(func() int32 { return shared.cur.Load() }, consistently).Should(BeNumerically("<=", 1))
 		Expect(shared.max.Load()).To(Equal(int32(1)))
 		Expect(cut.probe.overlap.Load()).To(BeFalse())
 	})
