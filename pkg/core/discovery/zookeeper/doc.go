@@ -1,5 +1,6 @@
 // Package zookeeper is Discovery's ZooKeeper source: Dubbo's registry layout
-// read through github.com/go-zookeeper/zk, the only package that links it.
+// read through github.com/go-zookeeper/zk, the only package that links it
+// (with its test helpers, zktest: throwaway servers and a bulk loader).
 //
 // Layout (Dubbo 2 and 3):
 //

@@ -19,6 +19,7 @@ import (
 
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
+	"github.com/apache/dubbo-admin/pkg/core/discovery/zookeeper/zktest"
 	"github.com/apache/dubbo-admin/pkg/core/source/sourcetest"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
@@ -110,7 +111,7 @@ func instanceData(app, ip string, port int, revision string) []byte {
 
 var _ = Describe("Discovery on zookeeper://", Ordered, Label("zookeeper"), func() {
 	var (
-		server *zkServer
+		server *zktest.Server
 		admin  *client // direct connection, for the test's own writes
 		ctx    context.Context
 		st     store.ResourceStore
@@ -118,7 +119,7 @@ var _ = Describe("Discovery on zookeeper://", Ordered, Label("zookeeper"), func(
 	)
 
 	BeforeAll(func() {
-		java, cp, missing := findZooKeeper()
+		java, cp, missing := zktest.Find()
 		if missing != "" {
 			if dbtest.Strict() {
 				Fail("ADMIN_TEST_STRICT=1 and " + missing)
@@ -129,7 +130,7 @@ var _ = Describe("Discovery on zookeeper://", Ordered, Label("zookeeper"), func(
 		dir, err := os.MkdirTemp("", "admin-zookeeper-")
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(os.RemoveAll, dir)
-		server, err = startZooKeeper(java, cp, dir)
+		server, err = zktest.Start(java, cp, dir, zktest.Options{})
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(server.Stop)
 		admin = dial(server.Addr, 10*time.Second)
@@ -279,6 +280,34 @@ var _ = Describe("Discovery on zookeeper://", Ordered, Label("zookeeper"), func(
 		Expect(admin.conn.Delete(path.Join(ApplicationRoot, "other", "10.0.5.1:1"), -1)).To(Succeed())
 		Eventually(keys(discovery.KindInstance)).Should(Equal([]string{"greeter-app/10.0.0.2:20880"}))
 		Expect(second.Stop()).To(Succeed())
+	})
+
+	It("mirrors a registry loaded in bulk, in both layouts, and follows its churn", func() {
+		ifaces := zktest.Layout{Services: 60, Instances: 10}
+		apps := zktest.Layout{Services: 30, Instances: 10, ApplicationLevel: true}
+		conns := []*zk.Conn{admin.conn, admin.conn}
+		Expect(zktest.Load(ctx, conns, ifaces, 1714550000000)).To(Succeed())
+		Expect(zktest.Load(ctx, conns, apps, 1714550000000)).To(Succeed())
+		ia, ii, is := ifaces.Counts()
+		aa, ai, _ := apps.Counts()
+		d := newDiscovery(server.Addr, "")
+		term := startTerm(d.Start)
+		count := func(kind string) func() int { return func() int { return len(keys(kind)()) } }
+		Eventually(count(discovery.KindInstance)).Should(Equal(ii + ai))
+		Expect(count(discovery.KindApplication)()).To(Equal(ia + aa))
+		Expect(count(discovery.KindService)()).To(Equal(is))
+
+		By("re-registering, deregistering and registering providers of both layouts")
+		for _, l := range []zktest.Layout{ifaces, apps} {
+			Expect(zktest.Reregister(admin.conn, l, 3, 4, 1714550000000, 1714550001000)).To(Succeed())
+			Expect(zktest.Deregister(admin.conn, l, 5, 6, 1714550000000)).To(Succeed())
+			Eventually(specOf(discovery.KindInstance, l.InstanceKey(3, 4))).Should(HaveKeyWithValue("updatedAt", "2024-05-01T07:53:21Z"))
+			Eventually(keys(discovery.KindInstance)).ShouldNot(ContainElement(l.InstanceKey(5, 6)))
+			Expect(zktest.Register(admin.conn, l, 5, 6, 1714550002000)).To(Succeed())
+			Eventually(specOf(discovery.KindInstance, l.InstanceKey(5, 6))).Should(HaveKeyWithValue("updatedAt", "2024-05-01T07:53:22Z"))
+		}
+		Expect(count(discovery.KindInstance)()).To(Equal(ii + ai))
+		Expect(term.Stop()).To(Succeed())
 	})
 
 	It("walks the registry again after its session expires", func() {

@@ -1,7 +1,12 @@
-package zookeeper
+// Package zktest runs throwaway ZooKeeper servers and fills them with
+// Dubbo registries, for the ZooKeeper source's specs and for the bench.
+// Servers run from the jars of Debian's zookeeper package
+// (scripts/install-zookeeper.sh).
+package zktest
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -10,12 +15,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// zkServer is a throwaway standalone ZooKeeper on a loopback port, run
-// from the jars of Debian's zookeeper package (scripts/install-zookeeper.sh).
-type zkServer struct {
+// Server is a throwaway standalone ZooKeeper on a loopback port.
+type Server struct {
 	Addr    string
 	dir     string
 	cmd     *exec.Cmd
@@ -28,8 +33,8 @@ type zkServer struct {
 // (/usr/share/zookeeper/lib/*.jar) is accepted too.
 var zkClasspaths = []string{"/usr/share/java/zookeeper.jar", "/usr/share/zookeeper/lib/*"}
 
-// findZooKeeper returns java and the classpath, or why they are missing.
-func findZooKeeper() (java, classpath, missing string) {
+// Find returns java and the classpath, or why they are missing.
+func Find() (java, classpath, missing string) {
 	java, err := exec.LookPath("java")
 	if err != nil {
 		return "", "", "java is not installed (run scripts/install-zookeeper.sh)"
@@ -54,9 +59,18 @@ func containsZooKeeperJar(paths []string) bool {
 	return false
 }
 
-// startZooKeeper starts a server with its data in dir on a free port and
-// waits (bounded) until it answers ruok.
-func startZooKeeper(java, classpath, dir string) (*zkServer, error) {
+// Options tune a server for size; the zero value suits small specs.
+type Options struct {
+	// Heap is the JVM's -Xmx (default "256m").
+	Heap string
+	// NoSync turns off the fsync of ZooKeeper's transaction log
+	// (forceSync=no): for a bench that loads a large tree.
+	NoSync bool
+}
+
+// Start starts a server with its data in dir on a free port and waits
+// (bounded) until it answers ruok.
+func Start(java, classpath, dir string, opts Options) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -72,6 +86,10 @@ maxSessionTimeout=20000
 admin.enableServer=false
 4lw.commands.whitelist=ruok,srvr
 `, filepath.Join(dir, "data"), port)
+	if opts.NoSync {
+		cfg += "forceSync=no\n"
+	}
+	heap := cmp.Or(opts.Heap, "256m")
 	cfgPath := filepath.Join(dir, "zoo.cfg")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return nil, err
@@ -80,14 +98,15 @@ admin.enableServer=false
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(java, "-Xmx256m", "-Dzookeeper.jmx.log4j.disable=true", "-cp", classpath,
+	cmd := exec.Command(java, "-Xmx"+heap, "-Dzookeeper.jmx.log4j.disable=true", "-cp", classpath,
 		"org.apache.zookeeper.server.ZooKeeperServerMain", cfgPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with its test or bench
 	if err := cmd.Start(); err != nil {
 		_ = logFile.Close()
 		return nil, fmt.Errorf("start zookeeper: %w", err)
 	}
-	s := &zkServer{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, cmd: cmd, exited: make(chan struct{})}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, cmd: cmd, exited: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		_ = logFile.Close()
@@ -126,12 +145,12 @@ func ruok(addr string) bool {
 }
 
 // Stop kills the server and waits for the process to end.
-func (s *zkServer) Stop() {
+func (s *Server) Stop() {
 	_ = s.cmd.Process.Kill()
 	<-s.exited
 }
 
-func (s *zkServer) logTail() string {
+func (s *Server) logTail() string {
 	f, err := os.Open(filepath.Join(s.dir, "server.log"))
 	if err != nil {
 		return err.Error()
