@@ -11,11 +11,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +47,10 @@ type bench struct {
 	fiftyWindow                    time.Duration
 	timings                        []named
 	rssTimings                     string
+	streamN                        int           // changes of the throughput stream
+	streamLatFor                   time.Duration // length of the 1000/s stream
+	zk                             zkProfile
+	phases                         map[string]bool
 
 	binary string
 	tmp    string
@@ -76,6 +82,8 @@ func main() {
 	command := flag.String("command", "go run ./test/bench", "the command line to record in the report")
 	binary := flag.String("binary", "", "a built dubbo-admin (default: build one)")
 	only := flag.String("only", "", `run one measurement alone: "large-replace" (the large Replace with renews; no replica processes)`)
+	phases := flag.String("phases", cmp.Or(os.Getenv("BENCH_PHASES"), strings.Join(allPhases, ",")),
+		"comma-separated phases to run, of "+strings.Join(allPhases, ", ")+" (env BENCH_PHASES)")
 	flag.Parse()
 	if *only != "" && *only != "large-replace" {
 		fmt.Fprintf(os.Stderr, "bench: -only %q: the only measurement that runs alone is large-replace\n", *only)
@@ -86,6 +94,13 @@ func main() {
 	defer cancel()
 	b := newBench(*quick)
 	b.largeReplaceOnly = *only == "large-replace"
+	for _, p := range strings.Split(*phases, ",") {
+		if !slices.Contains(allPhases, p) {
+			fmt.Fprintf(os.Stderr, "bench: unknown phase %q (want %s)\n", p, strings.Join(allPhases, ", "))
+			os.Exit(2)
+		}
+		b.phases[p] = true
+	}
 	os.Exit(b.run(ctx, *out, *gobench, *command, *binary))
 }
 
@@ -96,6 +111,13 @@ func newBench(quick bool) *bench {
 		skipped:  map[string]string{},
 		versions: map[string]string{},
 		drops:    map[*dbtest.DB]bool{},
+		phases:   map[string]bool{},
+		zk:       zkProfileFor(quick),
+	}
+	if quick {
+		b.streamN, b.streamLatFor = 2000, 3*time.Second
+	} else {
+		b.streamN, b.streamLatFor = 10_000, 10*time.Second
 	}
 	if quick {
 		b.rounds, b.coldRounds = 10, 3
@@ -149,9 +171,14 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 
 	// Phase 1, concurrently per database: the process clusters (mostly
 	// waiting for leases to expire) and the in-process statement counts.
-	progress("phase 1: failover, handover, cold start, memory, statement rates on %s", strings.Join(dialectNames(dialects), ", "))
 	var wg sync.WaitGroup
-	for _, d := range dialects {
+	election := dialects
+	if !b.phases[phaseElection] {
+		election = nil
+	} else {
+		progress("phase 1: failover, handover, cold start, memory, statement rates on %s", strings.Join(dialectNames(dialects), ", "))
+	}
+	for _, d := range election {
 		for _, tm := range b.timings {
 			wg.Go(func() { b.record(d, "process cluster, "+tm.name+" timings", b.processTimings(ctx, d, tm.cfg, tm.name)) })
 			wg.Go(func() {
@@ -165,17 +192,34 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 	// Phase 2, one at a time: throughput, which would disturb (and be
 	// disturbed by) anything running beside it.
 	loads = append(loads, "phase 2 "+loadAvg())
-	progress("phase 2: upsert throughput, Replace, large Replace with renews")
-	for _, d := range dialects {
-		b.record(d, "upsert throughput", b.upsertRatio(ctx, d))
-		b.record(d, "replace", b.replaces(ctx, d))
-		b.record(d, "large replace with renews", b.bigReplace(ctx, d))
+	if b.phases[phaseStore] {
+		progress("phase 2: upsert throughput, Replace, large Replace with renews, source loop stream")
+		for _, d := range dialects {
+			b.record(d, "upsert throughput", b.upsertRatio(ctx, d))
+			b.record(d, "replace", b.replaces(ctx, d))
+			b.record(d, "large replace with renews", b.bigReplace(ctx, d))
+			b.record(d, "source loop stream", b.streamRatio(ctx, d))
+		}
 	}
-	if reason, skip := b.skipped[database.MySQL]; skip {
+	if b.phases[phaseZooKeeper] {
+		loads = append(loads, "phase 3 "+loadAvg())
+		progress("phase 3: Discovery on a large ZooKeeper registry")
+		if err := b.zkScale(ctx, dialects); err != nil {
+			for _, d := range []string{database.MySQL, database.Postgres} {
+				if _, skip := b.skipped[d]; !skip {
+					b.record(d, "discovery at scale", err)
+				}
+			}
+		}
+	}
+	reason, skipFifty := b.skipped[database.MySQL]
+	switch {
+	case !b.phases[phaseFifty]:
+	case skipFifty:
 		b.set(rowFiftyCrash, database.MySQL, "skipped: "+reason)
 		b.set(rowFiftyStmts, database.MySQL, "skipped: "+reason)
-	} else {
-		progress("phase 3: %d in-process replicas on MariaDB", b.fiftyN)
+	default:
+		progress("phase 4: %d in-process replicas on MariaDB", b.fiftyN)
 		b.record(database.MySQL, "50 replicas", b.fifty(ctx, database.MySQL, b.fiftyN, b.fiftyRounds, b.fiftyWindow))
 	}
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,13 +29,30 @@ const (
 	rowFiftyStmts = "fifty-stmts"
 	rowBigReplace = "replace-big"
 	rowBigRenew   = "replace-big-renew"
+	rowStream     = "stream"
+	rowStreamLat  = "stream-latency"
+	rowZKSync     = "zk-sync"
+	rowZKChurn    = "zk-churn"
+	rowZKAppSync  = "zk-app-sync"
 )
+
+// Phases of the bench (-phases, BENCH_PHASES), in the order they run.
+const (
+	phaseElection  = "election"  // process clusters and statement rates
+	phaseStore     = "store"     // upserts, Replace, the source loop's stream
+	phaseZooKeeper = "zookeeper" // Discovery on a large registry
+	phaseFifty     = "fifty"     // 50 in-process replicas
+)
+
+var allPhases = []string{phaseElection, phaseStore, phaseZooKeeper, phaseFifty}
 
 func rowReplace(n int) string { return fmt.Sprintf("replace/%d", n) }
 
 type row struct {
 	key, label, floor string
 	only              string // the one dialect the row applies to, if any
+	servers           bool   // MySQL and PostgreSQL only
+	phase             string
 }
 
 var allDialects = []string{database.SQLite, database.MySQL, database.Postgres}
@@ -46,8 +64,8 @@ func timingsText(c leader.Config) string {
 
 func (b *bench) rows() []row {
 	big := []row{
-		{key: rowBigReplace, label: fmt.Sprintf("Replace of a large registry (%s; SQLite %s), fenced, chunked: from empty / resync", count(b.bigReplaceN), count(b.bigReplaceNSQLite)), floor: "—"},
-		{key: rowBigRenew, label: "Lease renew every 1 s on the same database while that Replace runs: p50 / p99 / max", floor: fmt.Sprintf("op timeout %s", defaultTimings().OpTimeout)},
+		{key: rowBigReplace, label: fmt.Sprintf("Replace of a large registry (%s; SQLite %s), fenced, chunked: from empty / resync", count(b.bigReplaceN), count(b.bigReplaceNSQLite)), floor: "—", phase: phaseStore},
+		{key: rowBigRenew, label: "Lease renew every 1 s on the same database while that Replace runs: p50 / p99 / max", floor: fmt.Sprintf("op timeout %s", defaultTimings().OpTimeout), phase: phaseStore},
 	}
 	if b.largeReplaceOnly {
 		return big
@@ -55,32 +73,40 @@ func (b *bench) rows() []row {
 	var rs []row
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowCrash + t.name, label: fmt.Sprintf("Crash failover, %s timings (kill -9 → new leader's components running): p50 / p99 / max", t.name),
-			floor: fmt.Sprintf("lease %s", t.cfg.LeaseDuration)})
+			floor: fmt.Sprintf("lease %s", t.cfg.LeaseDuration), phase: phaseElection})
 	}
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowHandover + t.name, label: fmt.Sprintf("Graceful handover, %s timings (SIGTERM → new leader's components running): p50 / p99", t.name),
-			floor: "—"})
+			floor: "—", phase: phaseElection})
 	}
-	rs = append(rs, row{key: rowCold, label: "Cold start of one replica (exec → its leader components running): p50 / max", floor: "—"})
+	rs = append(rs, row{key: rowCold, label: "Cold start of one replica (exec → its leader components running): p50 / max", floor: "—", phase: phaseElection})
 	for _, t := range b.timings {
-		rs = append(rs, row{key: rowStmts + t.name, label: fmt.Sprintf("Statements/s at steady state, %s timings: leader / one follower", t.name), floor: "—"})
+		rs = append(rs, row{key: rowStmts + t.name, label: fmt.Sprintf("Statements/s at steady state, %s timings: leader / one follower", t.name), floor: "—", phase: phaseElection})
 	}
 	rs = append(rs,
-		row{key: rowUpsert, label: "Fenced / unfenced single upsert throughput: ratio (fenced, unfenced per s)", floor: "—"})
+		row{key: rowUpsert, label: "Fenced / unfenced single upsert throughput: ratio (fenced, unfenced per s)", floor: "—", phase: phaseStore})
 	for _, n := range b.replaceSizes {
-		rs = append(rs, row{key: rowReplace(n), label: fmt.Sprintf("Replace %dk resources (fenced): from empty / resync", n/1000), floor: "—"})
+		rs = append(rs, row{key: rowReplace(n), label: fmt.Sprintf("Replace %dk resources (fenced): from empty / resync", n/1000), floor: "—", phase: phaseStore})
 	}
 	rs = append(rs, big...)
 	rs = append(rs,
-		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—"},
-		row{key: rowFiftyCrash, label: fmt.Sprintf("%d in-process replicas, fast timings: crash failover p50 / p99 / max", b.fiftyN), floor: fmt.Sprintf("lease %s", harness.FastTimings().LeaseDuration), only: database.MySQL},
-		row{key: rowFiftyStmts, label: fmt.Sprintf("%d in-process replicas, fast timings: statements/s", b.fiftyN), floor: "—", only: database.MySQL},
+		row{key: rowStream, label: fmt.Sprintf("Source loop, stream of %d instance changes, batched `Apply`: fenced / unfenced throughput ratio (fenced, unfenced changes/s)", b.streamN), floor: "≥ 0.9", phase: phaseStore},
+		row{key: rowStreamLat, label: "Source loop at 1000 changes/s (fenced): change → committed p50 / p99 / max", floor: "p99 < 200 ms", phase: phaseStore},
+		row{key: rowZKSync, label: fmt.Sprintf("Discovery, ZooKeeper %d services × %d instances (interface level): 2 replica processes started → store complete; leader RSS; a follower's reads during the sync", b.zk.services, b.zk.instances),
+			floor: "< 10 s; RSS < 300 MiB", servers: true, phase: phaseZooKeeper},
+		row{key: rowZKChurn, label: fmt.Sprintf("Discovery, same registry, %d instance changes/s for %s: ZooKeeper → store lag; lost / resurrected instances at the end", b.zk.churnRate, b.zk.churnFor),
+			floor: "p99 < 1 s; 0 / 0", servers: true, phase: phaseZooKeeper},
+		row{key: rowZKAppSync, label: fmt.Sprintf("Discovery, ZooKeeper %d applications × %d instances (application level): started → store complete; leader RSS; follower reads", b.zk.apps, b.zk.appInstances),
+			floor: "< 10 s; RSS < 300 MiB", servers: true, phase: phaseZooKeeper},
+		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—", phase: phaseElection},
+		row{key: rowFiftyCrash, label: fmt.Sprintf("%d in-process replicas, fast timings: crash failover p50 / p99 / max", b.fiftyN), floor: fmt.Sprintf("lease %s", harness.FastTimings().LeaseDuration), only: database.MySQL, phase: phaseFifty},
+		row{key: rowFiftyStmts, label: fmt.Sprintf("%d in-process replicas, fast timings: statements/s", b.fiftyN), floor: "—", only: database.MySQL, phase: phaseFifty},
 	)
-	return rs
+	return slices.DeleteFunc(rs, func(r row) bool { return !b.phases[r.phase] })
 }
 
 func (b *bench) cell(r row, d string) string {
-	if r.only != "" && d != r.only {
+	if r.only != "" && d != r.only || r.servers && d == database.SQLite {
 		return "—"
 	}
 	if t, ok := b.cells[r.key][d]; ok {

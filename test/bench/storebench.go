@@ -23,7 +23,7 @@ type openedStore struct {
 	stop             func()
 }
 
-func (b *bench) openStore(ctx context.Context, dialect string) (openedStore, error) {
+func (b *bench) openStore(ctx context.Context, dialect string, opts ...store.Option) (openedStore, error) {
 	tdb, drop, err := b.provision(ctx, dialect)
 	if err != nil {
 		return openedStore{}, err
@@ -44,7 +44,7 @@ func (b *bench) openStore(ctx context.Context, dialect string) (openedStore, err
 	}
 	var s *store.GORM
 	if err == nil {
-		s, err = store.NewGORM(db)
+		s, err = store.NewGORM(db, opts...)
 	}
 	if err == nil {
 		err = s.Migrate(ctx)

@@ -1,0 +1,609 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/go-zookeeper/zk"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/discovery"
+	"github.com/apache/dubbo-admin/pkg/core/discovery/zookeeper/zktest"
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
+)
+
+// zkProfile sizes the Discovery-at-scale phase.
+type zkProfile struct {
+	services, instances int // interface level: services × providers
+	apps, appInstances  int // application level: applications × instances
+	churnRate           int // instance changes per second
+	churnFor            time.Duration
+}
+
+// zkTS is the registration time of every provider the loader creates.
+const zkTS = 1714550000000
+
+// zkScale runs the Discovery-at-scale phase on the server dialects: one
+// ZooKeeper per layout, loaded by the bench, then per database a cluster of
+// two replica processes that syncs it (and, interface level, follows the
+// churn).
+func (b *bench) zkScale(ctx context.Context, dialects []string) error {
+	java, cp, missing := zktest.Find()
+	if missing != "" {
+		return errors.New(missing)
+	}
+	var servers []string
+	for _, d := range dialects {
+		if d != database.SQLite {
+			servers = append(servers, d)
+		}
+	}
+	for _, l := range []zktest.Layout{
+		{Services: b.zk.services, Instances: b.zk.instances},
+		{Services: b.zk.apps, Instances: b.zk.appInstances, ApplicationLevel: true},
+	} {
+		if err := b.zkLayout(ctx, java, cp, l, servers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) zkLayout(ctx context.Context, java, cp string, l zktest.Layout, dialects []string) error {
+	dir, err := os.MkdirTemp(b.tmp, "zookeeper-")
+	if err != nil {
+		return err
+	}
+	srv, err := zktest.Start(java, cp, dir, zktest.Options{Heap: "1g", NoSync: true})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	conns, closeConns, err := dialZK(srv.Addr, 4)
+	if err != nil {
+		return err
+	}
+	defer closeConns()
+	_, instances, _ := l.Counts()
+	progress("zookeeper: loading %s (%d instances)", layoutName(l), instances)
+	t0 := time.Now()
+	if err := zktest.Load(ctx, conns, l, zkTS); err != nil {
+		return err
+	}
+	b.note("ZooKeeper %s: %d provider nodes created by the bench's loader (zktest.Load, multi requests on %d connections) in %s.",
+		layoutName(l), instances, len(conns), short(time.Since(t0)))
+	for _, d := range dialects {
+		b.record(d, "discovery at scale, "+layoutName(l), b.zkRun(ctx, d, srv.Addr, conns, l))
+	}
+	return nil
+}
+
+func layoutName(l zktest.Layout) string {
+	if l.ApplicationLevel {
+		return fmt.Sprintf("application level, %d applications × %d instances", l.Services, l.Instances)
+	}
+	return fmt.Sprintf("interface level, %d services × %d instances", l.Services, l.Instances)
+}
+
+func dialZK(addr string, n int) ([]*zk.Conn, func(), error) {
+	var conns []*zk.Conn
+	var events []<-chan zk.Event
+	closeAll := func() {
+		for i, c := range conns {
+			c.Close()
+			for range events[i] {
+			}
+		}
+	}
+	for range n {
+		c, ev, err := zk.Connect([]string{addr}, 20*time.Second, zk.WithLogInfo(false), zk.WithLogger(quietZK{}))
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		conns, events = append(conns, c), append(events, ev)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, c := range conns {
+		for c.State() != zk.StateHasSession {
+			if time.Now().After(deadline) {
+				closeAll()
+				return nil, nil, fmt.Errorf("no ZooKeeper session within 30s (state %s)", c.State())
+			}
+			time.Sleep(10 * time.Millisecond) // bounded wait for the session
+		}
+	}
+	return conns, closeAll, nil
+}
+
+type quietZK struct{}
+
+func (quietZK) Printf(string, ...any) {}
+
+// zkRun measures one layout on one database: the first sync with a
+// follower reading, then (interface level) the churn.
+func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.Conn, l zktest.Layout) error {
+	tdb, drop, err := b.provision(ctx, dialect)
+	if err != nil {
+		return err
+	}
+	defer drop()
+	observer, err := database.Open(ctx, tdb.Config)
+	if err != nil {
+		return err
+	}
+	defer database.Close(observer)
+	dir, err := os.MkdirTemp(b.tmp, "zk-replicas-")
+	if err != nil {
+		return err
+	}
+	engine := filepath.Join(dir, "engine")
+	if err := os.MkdirAll(engine, 0o755); err != nil {
+		return err
+	}
+	registry := "zookeeper://" + zkAddr + "?sessionTimeout=20s"
+
+	t0 := time.Now()
+	var reps []*replica
+	defer func() {
+		for _, r := range reps {
+			r.stop()
+		}
+	}()
+	for i := range 2 {
+		r, err := startReplica(ctx, b.binary, tdb.Config, registry, "file://"+engine, filepath.Join(dir, fmt.Sprintf("replica-%d.log", i)))
+		if err != nil {
+			return err
+		}
+		reps = append(reps, r)
+	}
+	lead, err := leaderOf(ctx, reps)
+	if err != nil {
+		return err
+	}
+	follower := reps[1-lead]
+
+	reads := &readStats{}
+	rctx, stopReads := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { reads.loop(rctx, follower.url+"/api/v1/resources/"+discovery.KindInstance+"?limit=100") })
+	apps, instances, services := l.Counts()
+	want := map[string]int{discovery.KindApplication: apps, discovery.KindInstance: instances, discovery.KindService: services}
+	err = waitCounts(ctx, observer, want, 10*time.Minute)
+	synced := time.Since(t0)
+	stopReads()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("first sync: %w (replica logs in %s)", err, dir)
+	}
+	peak, _ := procStatus(reps[lead].cmd.Process.Pid, "VmHWM:")
+	cur, _ := procStatus(reps[lead].cmd.Process.Pid, "VmRSS:")
+	fpeak, _ := procStatus(follower.cmd.Process.Pid, "VmHWM:")
+	rowSync := rowZKSync
+	if l.ApplicationLevel {
+		rowSync = rowZKAppSync
+	}
+	b.set(rowSync, dialect, fmt.Sprintf("%s; leader RSS peak %s (%s after); follower reads %s (peak RSS %s)",
+		secs(synced), mib(peak), mib(cur), reads.String(), mib(fpeak)))
+	if l.ApplicationLevel || b.zk.churnFor == 0 {
+		return nil
+	}
+	return b.zkChurn(ctx, dialect, observer, conns, l)
+}
+
+// replica is one dubbo-admin process of the Discovery bench.
+type replica struct {
+	cmd    *exec.Cmd
+	url    string
+	exited chan struct{}
+	log    *os.File
+}
+
+// startReplica starts `dubbo-admin run` on the database and registry,
+// with the DSN in the environment, and waits until it serves HTTP.
+func startReplica(ctx context.Context, binary string, db database.Config, registry, engine, logPath string) (*replica, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	_ = l.Close()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "run", "--store", "gorm", "--registry", registry, "--engine", engine,
+		"--http-address", addr, "--log-format", "json", "--log-level", "info")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ADMIN_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(cmd.Env, "ADMIN_DATABASE_DRIVER="+db.Driver, "ADMIN_DATABASE_DSN="+db.DSN)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = logFile.Close()
+		return nil, fmt.Errorf("start replica: %w", err)
+	}
+	r := &replica{cmd: cmd, url: "http://" + addr, exited: make(chan struct{}), log: logFile}
+	go func() { // owned by r: stop waits for it
+		_ = cmd.Wait()
+		_ = logFile.Close()
+		close(r.exited)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if resp, err := statusClient.Get(r.url + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return r, nil
+			}
+		}
+		select {
+		case <-r.exited:
+			return nil, fmt.Errorf("replica exited during start-up (log %s)", logPath)
+		case <-ctx.Done():
+			r.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond): // readiness poll
+		}
+		if time.Now().After(deadline) {
+			r.stop()
+			return nil, fmt.Errorf("replica not ready within a minute (log %s)", logPath)
+		}
+	}
+}
+
+// stop sends SIGTERM, then SIGKILL after 10s, and waits for the exit.
+func (r *replica) stop() {
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.exited:
+	case <-time.After(10 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.exited
+	}
+}
+
+// leaderOf waits until one of reps leads and returns its index.
+func leaderOf(ctx context.Context, reps []*replica) (int, error) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for i, r := range reps {
+			var st runtime.Status
+			if err := getJSON(ctx, r.url+"/api/v1/status", &st); err == nil && st.Role == runtime.RoleLeading {
+				return i, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+	return 0, errors.New("no replica leads within a minute")
+}
+
+func getJSON(ctx context.Context, url string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := statusClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// readStats are a follower's reads of the store during the first sync.
+type readStats struct {
+	lat    durations
+	failed int
+}
+
+// loop reads url back to back (one request at a time) until ctx ends.
+func (s *readStats) loop(ctx context.Context, url string) {
+	for ctx.Err() == nil {
+		var page struct{ Items []json.RawMessage }
+		t0 := time.Now()
+		err := getJSON(ctx, url, &page)
+		switch {
+		case err == nil:
+			s.lat = append(s.lat, time.Since(t0))
+		case ctx.Err() == nil:
+			s.failed++
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond): // one read per 50ms, not a load test
+		}
+	}
+}
+
+func (s *readStats) String() string {
+	if len(s.lat) == 0 {
+		return fmt.Sprintf("none served, %d failed", s.failed)
+	}
+	return fmt.Sprintf("p50 %s / p99 %s (n=%d, %d failed)", ms(s.lat.quantile(0.5)), ms(s.lat.quantile(0.99)), len(s.lat), s.failed)
+}
+
+// waitCounts polls the resources table until each kind holds want rows.
+func waitCounts(ctx context.Context, db *gorm.DB, want map[string]int, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var got map[string]int
+	for time.Now().Before(deadline) {
+		got = map[string]int{}
+		var rows []struct {
+			Kind string
+			N    int
+		}
+		if err := db.WithContext(ctx).Raw(`SELECT kind, COUNT(*) AS n FROM resources GROUP BY kind`).Scan(&rows).Error; err == nil {
+			for _, r := range rows {
+				got[r.Kind] = r.N
+			}
+			done := true
+			for k, n := range want {
+				done = done && got[k] == n
+			}
+			if done {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond): // a COUNT per 100ms
+		}
+	}
+	return fmt.Errorf("store holds %v after %s, want %v", got, limit, want)
+}
+
+// procStatus reads a kB field of /proc/<pid>/status, in bytes.
+func procStatus(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// churnState is the registry as the churn made it: each provider's
+// registration time, or absent.
+type churnState struct {
+	mu      sync.Mutex
+	ts      map[[2]int]int64 // (service, provider) -> registered at; absent: deregistered
+	pending map[string]int64 // instance key -> registration not seen in the store yet
+	lags    durations
+	failed  int
+}
+
+// zkChurn changes b.zk.churnRate instances per second for b.zk.churnFor:
+// 8 in 10 re-register (a new URL with a new timestamp, in one multi
+// request), 1 deregisters, 1 registers one that was deregistered at least
+// 2s earlier. Each provider is picked at most once, except to come back.
+// The lag of a registration is the store row's updated_at (the leader's
+// clock as it wrote) minus the registration's timestamp (taken just before
+// the request); both clocks are this machine's.
+func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns []*zk.Conn, l zktest.Layout) error {
+	st := &churnState{ts: map[[2]int]int64{}, pending: map[string]int64{}}
+	order := make([][2]int, 0, l.Services*l.Instances)
+	for i := range l.Services {
+		for j := range l.Instances {
+			st.ts[[2]int{i, j}] = zkTS
+			order = append(order, [2]int{i, j})
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(order), func(a, c int) { order[a], order[c] = order[c], order[a] })
+
+	octx, stopObserve := context.WithCancel(ctx)
+	var observer sync.WaitGroup
+	observer.Go(func() { st.observe(octx, db) })
+	defer func() {
+		stopObserve()
+		observer.Wait()
+	}()
+
+	type op struct {
+		kind int // 0 re-register, 1 deregister, 2 register
+		p    [2]int
+		old  int64
+	}
+	ops := make(chan op, b.zk.churnRate)
+	var workers sync.WaitGroup
+	for w := range 4 * len(conns) {
+		conn := conns[w%len(conns)]
+		workers.Go(func() {
+			for o := range ops {
+				ts := time.Now().UnixMilli()
+				var err error
+				switch o.kind {
+				case 0:
+					err = zktest.Reregister(conn, l, o.p[0], o.p[1], o.old, ts)
+				case 1:
+					err = zktest.Deregister(conn, l, o.p[0], o.p[1], o.old)
+				case 2:
+					err = zktest.Register(conn, l, o.p[0], o.p[1], ts)
+				}
+				st.mu.Lock()
+				switch {
+				case err != nil:
+					st.failed++
+				case o.kind == 1:
+					delete(st.ts, o.p)
+				default:
+					st.ts[o.p] = ts
+					st.pending[l.InstanceKey(o.p[0], o.p[1])] = ts
+				}
+				st.mu.Unlock()
+			}
+		})
+	}
+	type gone struct {
+		p  [2]int
+		at time.Time
+	}
+	var deregistered []gone
+	next, sent := 0, 0
+	tick := time.NewTicker(10 * time.Millisecond)
+	t0 := time.Now()
+	for time.Since(t0) < b.zk.churnFor && ctx.Err() == nil {
+		<-tick.C
+		due := int(time.Since(t0).Seconds()*float64(b.zk.churnRate)) - sent
+		for range due {
+			o := op{p: order[next%len(order)], old: zkTS}
+			switch {
+			case sent%10 == 1 && len(deregistered) > 0 && time.Since(deregistered[0].at) > 2*time.Second:
+				o = op{kind: 2, p: deregistered[0].p}
+				deregistered = deregistered[1:]
+			case sent%10 == 0:
+				o.kind = 1
+				deregistered = append(deregistered, gone{o.p, time.Now()})
+				next++
+			default:
+				next++
+			}
+			ops <- o
+			sent++
+		}
+	}
+	tick.Stop()
+	close(ops)
+	workers.Wait()
+	rate := rate(int64(sent), time.Since(t0))
+
+	// Settle: every registration seen, then compare the whole kind.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st.mu.Lock()
+		left := len(st.pending)
+		st.mu.Unlock()
+		if left == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond): // poll of the observer's progress
+		}
+	}
+	stopObserve()
+	observer.Wait()
+	lost, extra, err := st.compare(ctx, db, l)
+	if err != nil {
+		return err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.lags) == 0 {
+		return errors.New("churn: no registration reached the store")
+	}
+	b.set(rowZKChurn, dialect, fmt.Sprintf("%.0f changes/s for %s: lag p50 %s / p99 %s / max %s (n=%d, %d never seen); lost %d, resurrected %d; %d requests failed",
+		rate, short(b.zk.churnFor), ms(st.lags.quantile(0.5)), ms(st.lags.quantile(0.99)), ms(st.lags.max()), len(st.lags), len(st.pending), lost, extra, st.failed))
+	return nil
+}
+
+type instanceRow struct {
+	ResKey    string
+	Spec      string
+	UpdatedAt int64
+}
+
+func instanceTS(spec string) int64 {
+	var in struct {
+		UpdatedAt time.Time `json:"updatedAt"`
+	}
+	if json.Unmarshal([]byte(spec), &in) != nil {
+		return 0
+	}
+	return in.UpdatedAt.UnixMilli()
+}
+
+// observe reads the Instance rows written since its last pass (with a
+// margin: updated_at is taken before the commit) and records the lag of
+// each pending registration that arrived.
+func (st *churnState) observe(ctx context.Context, db *gorm.DB) {
+	since := time.Now().Add(-time.Second).UnixMilli()
+	for ctx.Err() == nil {
+		pass := time.Now().Add(-5 * time.Second).UnixMilli()
+		var rows []instanceRow
+		err := db.WithContext(ctx).Raw(`SELECT res_key, spec, updated_at FROM resources WHERE kind = ? AND updated_at >= ?`,
+			discovery.KindInstance, since).Scan(&rows).Error
+		if err == nil {
+			since = pass
+			st.mu.Lock()
+			for _, r := range rows {
+				if ts, ok := st.pending[r.ResKey]; ok && instanceTS(r.Spec) == ts {
+					st.lags = append(st.lags, time.Duration(r.UpdatedAt-ts)*time.Millisecond)
+					delete(st.pending, r.ResKey)
+				}
+			}
+			st.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond): // observer's poll
+		}
+	}
+}
+
+// compare reads every Instance row and counts the registered providers
+// missing or stale in the store (lost) and the rows of deregistered ones
+// (resurrected).
+func (st *churnState) compare(ctx context.Context, db *gorm.DB, l zktest.Layout) (lost, extra int, err error) {
+	var rows []instanceRow
+	if err := db.WithContext(ctx).Raw(`SELECT res_key, spec, updated_at FROM resources WHERE kind = ?`, discovery.KindInstance).Scan(&rows).Error; err != nil {
+		return 0, 0, fmt.Errorf("churn: read instances: %w", err)
+	}
+	stored := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		stored[r.ResKey] = instanceTS(r.Spec)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for p, ts := range st.ts {
+		key := l.InstanceKey(p[0], p[1])
+		if got, ok := stored[key]; !ok || got != ts {
+			lost++
+		}
+		delete(stored, key)
+	}
+	return lost, len(stored), nil
+}
+
+// zkProfileFor is the phase's size per profile.
+func zkProfileFor(quick bool) zkProfile {
+	if quick {
+		return zkProfile{services: 500, instances: 10, apps: 200, appInstances: 10, churnRate: 200, churnFor: 10 * time.Second}
+	}
+	return zkProfile{services: 10_000, instances: 10, apps: 10_000, appInstances: 10, churnRate: 1000, churnFor: time.Minute}
+}
