@@ -91,6 +91,9 @@ type registry struct {
 	mu        sync.Mutex
 	err       error
 	malformed map[string]bool
+	// walked is the state the first walk read, for the first List: it is
+	// as new as every watch, so List need not walk the tree again.
+	walked []store.Resource
 }
 
 // Open connects to the ensemble (in the background: the first request
@@ -141,6 +144,13 @@ func (r *registry) Watch(ctx context.Context) (<-chan source.Change, error) {
 	if err := w.first(ctx, max(r.sessionTimeout, 5*time.Second)); err != nil {
 		return nil, err // the forwarders of the watches set so far end with Stop
 	}
+	walked := make([]store.Resource, 0, len(w.known))
+	for _, res := range w.known {
+		walked = append(walked, res)
+	}
+	r.mu.Lock()
+	r.walked = walked
+	r.mu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -154,8 +164,17 @@ func (r *registry) Watch(ctx context.Context) (<-chan source.Change, error) {
 	return out, nil
 }
 
-// List walks both layouts without watching.
+// List returns what the first walk read, the first time (nothing was
+// reported since: the watcher starts after), then walks both layouts
+// without watching.
 func (r *registry) List(context.Context) ([]store.Resource, error) {
+	r.mu.Lock()
+	walked := r.walked
+	r.walked = nil
+	r.mu.Unlock()
+	if walked != nil {
+		return walked, nil
+	}
 	var out []store.Resource
 	ifaces, err := r.children(InterfaceRoot)
 	if err != nil {

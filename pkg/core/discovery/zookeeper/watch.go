@@ -9,6 +9,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-zookeeper/zk"
@@ -52,14 +54,28 @@ type watcher struct {
 	// silent is set during the first walk, which records the baseline the
 	// later changes are diffed against without reporting it (List does).
 	silent bool
+	// ahead holds reads (and their watches) made in parallel before the
+	// walk gets to them, by path; sync consumes them in its own order.
+	ahead map[string]read
 }
+
+// read is one ChildrenW or GetW of a node.
+type read struct {
+	names []string
+	data  []byte
+	ch    <-chan zk.Event
+	err   error
+}
+
+// aheadWorkers bounds the requests readAhead keeps in flight.
+const aheadWorkers = 32
 
 // errStopping: the term is over; run returns without an error.
 var errStopping = errors.New("stopping")
 
 func newWatcher(r *registry, out chan<- source.Change) *watcher {
 	return &watcher{r: r, out: out, fired: make(chan fired), watching: map[string]bool{},
-		known: map[string]store.Resource{}, below: map[string]map[string]struct{}{}}
+		known: map[string]store.Resource{}, below: map[string]map[string]struct{}{}, ahead: map[string]read{}}
 }
 
 // first waits (bounded) for a session and walks the tree once, silently,
@@ -106,19 +122,66 @@ func (w *watcher) run(ctx context.Context) error {
 				w.rewalk = true
 			}
 		case f := <-w.fired:
-			if f.gen != w.gen {
-				continue
-			}
-			delete(w.watching, f.path)
-			if f.ev.Type == zk.EventNotWatching {
-				w.rewalk = true
-				continue
-			}
-			if err := w.sync(ctx, f.path); err != nil {
+			if err := w.resync(ctx, w.firedBatch(f)); err != nil {
 				return stopped(err)
 			}
 		}
 	}
+}
+
+// maxFired bounds how many fired watches are re-read together.
+const maxFired = 256
+
+// firedBatch returns the paths of f and of the watches fired with it
+// (already waiting, at most maxFired), in the order they fired.
+func (w *watcher) firedBatch(f fired) []string {
+	var paths []string
+	for {
+		if f.gen == w.gen {
+			delete(w.watching, f.path)
+			if f.ev.Type == zk.EventNotWatching {
+				w.rewalk = true
+			} else {
+				paths = append(paths, f.path)
+			}
+		}
+		if len(paths) == maxFired {
+			return paths
+		}
+		select {
+		case f = <-w.fired:
+		default:
+			return paths
+		}
+	}
+}
+
+// resync syncs each path, their reads made in parallel first: under churn
+// many directories change at once, and each would otherwise wait for its
+// own round trip.
+func (w *watcher) resync(ctx context.Context, paths []string) error {
+	if len(paths) > 1 {
+		var dirs, nodes []string
+		for _, p := range paths {
+			switch depth, root := strings.Count(p, "/"), "/"+strings.Split(p, "/")[1]; {
+			case root == ApplicationRoot && depth == 3:
+				nodes = append(nodes, p)
+			case root == InterfaceRoot && depth == 3 && categories[path.Base(p)] == "", depth == 1:
+				// not read (configurators), or a root (sync reads ahead below it)
+			default:
+				dirs = append(dirs, p)
+			}
+		}
+		w.readAll(dirs, false)
+		w.readAll(nodes, true)
+		defer clear(w.ahead)
+	}
+	for _, p := range paths {
+		if err := w.sync(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func stopped(err error) error {
@@ -162,6 +225,10 @@ func (w *watcher) sync(ctx context.Context, p string) error {
 	if err := w.dropMissing(ctx, p, names); err != nil {
 		return err
 	}
+	if depth == 1 {
+		w.readAhead(p, names)
+		defer clear(w.ahead) // what the walk did not use is not reused later
+	}
 	for _, name := range names {
 		child := path.Join(p, name)
 		switch {
@@ -187,7 +254,8 @@ func (w *watcher) sync(ctx context.Context, p string) error {
 // error mean there is nothing to descend into.
 func (w *watcher) childrenW(ctx context.Context, p string, isRoot bool) ([]string, error) {
 	for {
-		names, _, ch, err := w.r.conn.ChildrenW(p)
+		rd := w.readW(p, false)
+		names, ch, err := rd.names, rd.ch, rd.err
 		switch {
 		case err == nil:
 			w.watch(p, ch)
@@ -219,7 +287,8 @@ func (w *watcher) childrenW(ctx context.Context, p string, isRoot bool) ([]strin
 
 // syncInstance re-reads and watches the data of /services/<app>/<id>.
 func (w *watcher) syncInstance(ctx context.Context, p string) error {
-	data, _, ch, err := w.r.conn.GetW(p)
+	rd := w.readW(p, true)
+	data, ch, err := rd.data, rd.ch, rd.err
 	switch {
 	case err == nil:
 		w.watch(p, ch)
@@ -232,6 +301,73 @@ func (w *watcher) syncInstance(ctx context.Context, p string) error {
 	default:
 		return w.failed(p, err)
 	}
+}
+
+// readAhead reads, in parallel, what sync of root's children names will
+// read: each child not watched yet, then the registrations' directories
+// below it (interface level) or the instances' data (application level).
+// A walk of a large registry thus waits for ZooKeeper's round trips
+// aheadWorkers at a time instead of one by one. Reads nobody consumes
+// (the tree changed in between) leave only a client-side watch behind.
+func (w *watcher) readAhead(root string, names []string) {
+	var level []string
+	for _, name := range names {
+		if child := path.Join(root, name); !w.watching[child] {
+			level = append(level, child)
+		}
+	}
+	w.readAll(level, false)
+	var next []string
+	for _, dir := range level {
+		for _, name := range w.ahead[dir].names {
+			if root == ApplicationRoot || categories[name] != "" {
+				next = append(next, path.Join(dir, name))
+			}
+		}
+	}
+	w.readAll(next, root == ApplicationRoot)
+}
+
+// readAll reads every path (GetW if data, else ChildrenW) on aheadWorkers
+// goroutines, which have returned when it returns, into w.ahead.
+func (w *watcher) readAll(paths []string, data bool) {
+	if len(paths) == 0 {
+		return
+	}
+	reads := make([]read, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(aheadWorkers, len(paths)) {
+		wg.Go(func() {
+			for i := int(next.Add(1)) - 1; i < len(paths); i = int(next.Add(1)) - 1 {
+				reads[i] = w.r.readW(paths[i], data)
+			}
+		})
+	}
+	wg.Wait()
+	for i, p := range paths {
+		w.ahead[p] = reads[i]
+	}
+}
+
+// readW takes p's read from those made ahead, or reads it now.
+func (w *watcher) readW(p string, data bool) read {
+	if rd, ok := w.ahead[p]; ok {
+		delete(w.ahead, p)
+		return rd
+	}
+	return w.r.readW(p, data)
+}
+
+// readW reads p's data (GetW) or children (ChildrenW), with a watch.
+func (r *registry) readW(p string, data bool) read {
+	var rd read
+	if data {
+		rd.data, _, rd.ch, rd.err = r.conn.GetW(p)
+	} else {
+		rd.names, _, rd.ch, rd.err = r.conn.ChildrenW(p)
+	}
+	return rd
 }
 
 // failed decides what a failed request means: the end of the term, a
