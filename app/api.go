@@ -51,6 +51,9 @@ type API struct {
 	// Now is the local clock; nil means time.Now.
 	Now func() time.Time
 	Log logr.Logger
+	// Console serves the cluster page and its endpoints (console.go); nil
+	// serves neither.
+	Console *Console
 }
 
 // MaxListLimit bounds ?limit= of a resource list.
@@ -66,6 +69,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("/api/v1/status", get(a.status))
 	mux.Handle("/api/v1/resources/{kind}", get(a.listResources))
 	mux.Handle("/api/v1/resources/{kind}/{key...}", get(a.getResource))
+	a.Console.mount(mux, a)
 	mux.Handle("/", get(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
 	}))

@@ -11,18 +11,20 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
-// newElector returns the configured election backend. Whatever elects the
-// leader, its terms are minted by the epochs of Admin's database, which
-// never go below the highest term stamped on the store's rows.
-func newElector(cfg Config, db *gorm.DB, m *Metrics, log logr.Logger) (leader.Elector, error) {
+// newEpochs returns the fencing epochs of Admin's database, which never go
+// below the highest term stamped on the store's rows. The elector mints its
+// terms with them; the console reads their term log (/api/v1/terms).
+func newEpochs(cfg Config, db *gorm.DB) (*leader.Epochs, error) {
 	var opts []leader.EpochOption
 	if cfg.Store.Backend != StoreMemory {
 		opts = append(opts, leader.WithFloor(func(tx *gorm.DB, _ string) (int64, error) { return store.HighestTerm(tx) }))
 	}
-	epochs, err := leader.NewEpochs(db, opts...)
-	if err != nil {
-		return nil, err
-	}
+	return leader.NewEpochs(db, opts...)
+}
+
+// newElector returns the configured election backend. Whatever elects the
+// leader, its terms are minted by epochs.
+func newElector(cfg Config, db *gorm.DB, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
 	if cfg.Election.Backend == ElectionKubernetes {
 		return newKubernetesElector(cfg, epochs, m, log)
 	}

@@ -52,10 +52,12 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 			openDatabase,
 			NewMetrics,
 			newStore,
+			newEpochs,
 			newElector,
 			runtime.AsComponent(newDiscovery),
 			runtime.AsComponent(newEngine),
 			newRuntime,
+			newConsole,
 			newAPI,
 			newReplicaServer,
 		),
@@ -157,7 +159,7 @@ func newRuntime(p runtimeParams) (*runtime.Runtime, error) {
 	})
 }
 
-func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, log logr.Logger) *API {
+func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, console *Console, log logr.Logger) *API {
 	m.watchState(rt.Status, lastRenewal(rt), time.Now)
 	return &API{
 		Status:        rt.Status,
@@ -169,6 +171,7 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		LeaseDuration: cfg.Election.LeaseDuration.D(),
 		Replica:       cfg.ReplicaIndex,
 		Log:           log.WithName("api"),
+		Console:       console,
 	}
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/store"
@@ -44,4 +45,15 @@ func (s meteredStore) Apply(ctx context.Context, changes []store.Change) (store.
 	res, err := s.ResourceStore.Apply(ctx, changes)
 	s.count(ctx, "apply", err)
 	return res, err
+}
+
+var _ store.Counter = meteredStore{}
+
+// Counts passes the console's resource counts through (both backends count).
+func (s meteredStore) Counts(ctx context.Context) (map[string]int64, error) {
+	c, ok := s.ResourceStore.(store.Counter)
+	if !ok {
+		return nil, fmt.Errorf("count resources: the %T store cannot count", s.ResourceStore)
+	}
+	return c.Counts(ctx)
 }

@@ -53,6 +53,7 @@ var _ = Describe("ResourceStore on memory", Label("memory"), func() {
 		b.store = store.NewMemory()
 	})
 	conformance(b)
+	counting(b)
 })
 
 var _ = func() bool {
@@ -74,6 +75,7 @@ var _ = func() bool {
 				b.store = s
 			}, NodeTimeout(2*time.Minute))
 			conformance(b)
+			counting(b)
 			sqlConformance(b)
 			chunkedReplace(b)
 		})
