@@ -1,0 +1,11 @@
+package etcd_test
+
+import (
+	"testing"
+
+	"github.com/apache/dubbo-admin/internal/testenv"
+)
+
+func TestEtcd(t *testing.T) {
+	testenv.RunSpecs(t, "leader/etcd")
+}
