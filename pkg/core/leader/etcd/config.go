@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
@@ -160,6 +161,15 @@ func (c Config) tlsEnabled() bool { return c.CAFile != "" || c.CertFile != "" ||
 func (c Config) tlsConfig() (*tls.Config, error) {
 	if !c.tlsEnabled() {
 		return nil, nil
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: etcd.caFile: %w", leader.ErrInvalidConfig, err)
+		}
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: etcd.caFile %q: no PEM certificate in it", leader.ErrInvalidConfig, c.CAFile)
+		}
 	}
 	info := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.CAFile}
 	tc, err := info.ClientConfig()
