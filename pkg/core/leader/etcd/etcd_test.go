@@ -219,7 +219,7 @@ var _ = Describe("Elector on etcd with authentication", Label("etcd"), Ordered, 
 	}
 
 	It("fails Prepare on a wrong password without printing either password", func(ctx SpecContext) {
-		err := elector("wrong-"+password).Prepare(ctx)
+		err := elector("wrong-" + password).Prepare(ctx)
 		Expect(err).To(HaveOccurred())
 		Expect(err.Error()).To(ContainSubstring("authentication failed"))
 		Expect(err.Error()).NotTo(ContainSubstring(password))
