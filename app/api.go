@@ -141,6 +141,12 @@ type LeaderInfo struct {
 	Held    bool      `json:"held"`
 	// DatabaseNow is the database's clock when the lease was read.
 	DatabaseNow time.Time `json:"databaseNow,omitzero"`
+	// Backend is the election backend ("sql", "etcd"); Token its own
+	// fencing token (the etcd leader key's revision) and Candidates its
+	// queue, leader first, where it has them.
+	Backend    string   `json:"backend,omitempty"`
+	Token      string   `json:"token,omitempty"`
+	Candidates []string `json:"candidates,omitempty"`
 	// Stale is true when the database could not be read: the lease is the
 	// one this replica last saw, and Error says why.
 	Stale bool     `json:"stale,omitempty"`
@@ -174,6 +180,7 @@ func (a *API) leader(w http.ResponseWriter, r *http.Request) {
 	}
 	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
 	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
+	info.Backend, info.Token, info.Candidates = rec.Backend, rec.Token, rec.Candidates
 	if !info.Held {
 		info.Holder = ""
 	}

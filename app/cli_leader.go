@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -45,10 +46,14 @@ type LeaseStatus struct {
 	// DatabaseNow is the database's clock when the row was read.
 	DatabaseNow time.Time `json:"databaseNow,omitzero"`
 	// Backend is election.backend; Lease and Token are the Kubernetes
-	// backend's Lease (namespace/name) and its resourceVersion.
-	Backend string `json:"backend"`
-	Lease   string `json:"lease,omitempty"`
-	Token   string `json:"token,omitempty"`
+	// backend's Lease (namespace/name) and its resourceVersion, or Etcd,
+	// Token and Candidates the etcd backend's endpoints, leader key
+	// revision and queue (leader first).
+	Backend    string   `json:"backend"`
+	Lease      string   `json:"lease,omitempty"`
+	Etcd       string   `json:"etcd,omitempty"`
+	Token      string   `json:"token,omitempty"`
+	Candidates []string `json:"candidates,omitempty"`
 }
 
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
@@ -90,9 +95,12 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
 		var st LeaseStatus
-		if cfg.Election.Backend == ElectionKubernetes {
+		switch cfg.Election.Backend {
+		case ElectionKubernetes:
 			st, err = kubernetesStatus(ctx, cfg)
-		} else {
+		case ElectionEtcd:
+			st, err = etcdStatus(ctx, cfg)
+		default:
 			err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
 				rec := leader.Record{Election: cfg.Election.Name}
 				if exists {
@@ -127,6 +135,9 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 	if st.Lease != "" {
 		row("lease", st.Lease)
 	}
+	if st.Etcd != "" {
+		row("etcd", st.Etcd)
+	}
 	row("database", st.Database)
 	row("state", st.State)
 	if st.State != "none" {
@@ -142,6 +153,9 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 		row("transitions", fmt.Sprint(st.Transitions))
 		if st.Token != "" {
 			row("token", st.Token)
+			if len(st.Candidates) > 0 {
+				row("candidates", strings.Join(st.Candidates, ", "))
+			}
 		}
 	}
 	return tw.Flush()
@@ -169,8 +183,11 @@ renew, and its fenced writes fail from now on. Requires --force.`,
 		}
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
-		if cfg.Election.Backend == ElectionKubernetes {
+		switch cfg.Election.Backend {
+		case ElectionKubernetes:
 			return kubernetesRelease(ctx, cfg, cmd.OutOrStdout())
+		case ElectionEtcd:
+			return etcdRelease(ctx, cfg, cmd.OutOrStdout())
 		}
 		return withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
 			out := cmd.OutOrStdout()

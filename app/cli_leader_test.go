@@ -1,8 +1,6 @@
 package app_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -19,15 +17,7 @@ import (
 
 // cli runs the dubbo-admin command in-process with an empty environment
 // and returns its stdout, stderr and error.
-func cli(args ...string) (string, string, error) {
-	cmd := app.CLI{LookupEnv: func(string) (string, bool) { return "", false }}.Command()
-	var out, errOut bytes.Buffer
-	cmd.SetArgs(args)
-	cmd.SetOut(&out)
-	cmd.SetErr(&errOut)
-	err := cmd.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
+func cli(args ...string) (string, string, error) { return cliEnv(nil, args...) }
 
 var _ = Describe("dubbo-admin leader on sqlite", Label("sqlite"), func() {
 	var (

@@ -86,10 +86,12 @@ type ElectionConfig struct {
 	JitterFactor  float64  `json:"jitterFactor"`
 	OpTimeout     Duration `json:"opTimeout"`
 	// Backend elects the leader: "sql" (the lease row; the timings above)
-	// or "kubernetes" (a Lease, election.kubernetes, same timings). Terms
-	// are minted in the database either way.
+	// or "kubernetes" (a Lease, election.kubernetes, same timings) or
+	// "etcd" (etcd's election recipe, election.etcd). Terms are minted in
+	// the database either way.
 	Backend    string                   `json:"backend"`
 	Kubernetes KubernetesElectionConfig `json:"kubernetes"`
+	Etcd       EtcdConfig               `json:"etcd"`
 }
 
 // Leader returns the election's leader.Config.
@@ -145,6 +147,7 @@ func Default() Config {
 			JitterFactor:  lc.JitterFactor,
 			OpTimeout:     Duration(lc.OpTimeout),
 			Backend:       ElectionSQL,
+			Etcd:          defaultEtcdConfig(),
 		},
 		Runtime:      RuntimeConfig{DrainTimeout: Duration(5e9)},
 		Log:          LogConfig{Format: LogConsole, Level: "info"},

@@ -30,8 +30,10 @@ func (e ElectionConfig) validateBackend() error {
 		return nil
 	case ElectionKubernetes:
 		return e.validateKubernetes()
+	case ElectionEtcd:
+		return e.validateEtcd()
 	default:
-		return fmt.Errorf("%w: election.backend %q: must be %q or %q", ErrInvalidConfig, e.Backend, ElectionSQL, ElectionKubernetes)
+		return fmt.Errorf("%w: election.backend %q: must be %q, %q or %q", ErrInvalidConfig, e.Backend, ElectionSQL, ElectionKubernetes, ElectionEtcd)
 	}
 }
 
@@ -39,9 +41,9 @@ func (e ElectionConfig) validateBackend() error {
 func backendFields() []field {
 	return append([]field{
 		strField("election.backend", "ADMIN_ELECTION_BACKEND", "election-backend", scopeAll,
-			"election backend: sql (a lease row in the database) or kubernetes (a Lease: election.kubernetes)",
+			"election backend: sql (a lease row in the database), kubernetes (a Lease: election.kubernetes) or etcd (election.etcd)",
 			func(c *Config) *string { return &c.Election.Backend }),
-	}, kubernetesFields()...)
+	}, append(kubernetesFields(), etcdFields()...)...)
 }
 
 // KubernetesElectionConfig is election.kubernetes: where the Lease is.

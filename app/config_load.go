@@ -26,8 +26,8 @@ func BindFlags(fs *pflag.FlagSet, scope string) *Flags {
 	def := Default()
 	for i := range fields {
 		fd := &fields[i]
-		if scope != scopeRun && fd.scope != scopeAll {
-			continue
+		if fd.flag == "" || scope != scopeRun && fd.scope != scopeAll {
+			continue // no flag (a secret), or not this command's
 		}
 		v := &flagValue{f: fd, text: fd.get(def)}
 		f.values[fd.flag] = v

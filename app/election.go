@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"go.uber.org/fx"
 	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
@@ -24,9 +25,12 @@ func newEpochs(cfg Config, db *gorm.DB) (*leader.Epochs, error) {
 
 // newElector returns the configured election backend. Whatever elects the
 // leader, its terms are minted by epochs.
-func newElector(cfg Config, db *gorm.DB, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
-	if cfg.Election.Backend == ElectionKubernetes {
+func newElector(lc fx.Lifecycle, cfg Config, db *gorm.DB, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
+	switch cfg.Election.Backend {
+	case ElectionKubernetes:
 		return newKubernetesElector(cfg, epochs, m, log)
+	case ElectionEtcd:
+		return newEtcdElector(lc, cfg, epochs, log)
 	}
 	return leader.NewLeaseElector(db, epochs, cfg.Election.Leader(),
 		leader.WithLogger(log.WithName("leader")), leader.WithObserver(m))
