@@ -226,9 +226,10 @@ func (e *Elector) read(ctx context.Context, c *clientv3.Client) (leader.Record, 
 
 func token(rev int64) string { return fmt.Sprintf("etcd revision %d", rev) }
 
-// ForceRelease deletes the leader's key whoever holds it: the leader's term
-// ends when its watch sees the deletion, and the next candidate in the queue
-// wins. It returns the leader as it was before.
+// ForceRelease deletes the leader's key whoever holds it, then ends its term
+// in the epoch (so its fenced writes fail at once): the leader's term
+// context ends when its watch sees the deletion, and the next candidate in
+// the queue wins. It returns the leader as it was before.
 func (e *Elector) ForceRelease(ctx context.Context) (leader.Record, error) {
 	c, err := e.conn()
 	if err != nil {
@@ -254,6 +255,12 @@ func (e *Elector) ForceRelease(ctx context.Context) (leader.Record, error) {
 		return leader.Record{}, fmt.Errorf("force release etcd election %q: delete %s: %w", e.name, key, err)
 	}
 	e.log.Info("leader key force-released", "holder", string(kv.Value), "token", token(kv.CreateRevision))
+	if before.Term != 0 {
+		t := leader.Term{Election: e.name, Holder: before.Holder, Number: before.Term}
+		if err := e.epochs.End(leader.WithEndReason(ctx, leader.EndForceReleased), t); err != nil {
+			return before, fmt.Errorf("force release etcd election %q: the key is deleted, but %w", e.name, err)
+		}
+	}
 	return before, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -36,6 +37,7 @@ type term struct {
 
 	relMu    sync.Mutex
 	released bool
+	resigned atomic.Bool // logged
 }
 
 var _ leader.Leadership = (*term)(nil)
@@ -121,12 +123,14 @@ func (l *term) run(watch clientv3.WatchChan) {
 	}
 	err := l.release(context.Background())
 	if errors.Is(cause, leader.ErrResigned) {
-		if err == nil {
-			l.e.log.Info("leadership resigned", "term", l.t.Number)
-		}
-		return
+		return // Resign ends the term in the epoch, with its context's reason, and logs
 	}
-	l.e.log.Info("leadership lost", "term", l.t.Number, "reason", cause.Error(), "released", err == nil)
+	how := leader.EndLost
+	if errors.Is(cause, leader.ErrDeadlinePassed) {
+		how = leader.EndDeadline
+	}
+	endErr := l.end(leader.WithEndReason(context.Background(), how))
+	l.e.log.Info("leadership lost", "term", l.t.Number, "reason", cause.Error(), "released", err == nil, "ended", endErr == nil)
 }
 
 func deleted(wr clientv3.WatchResponse) bool {
@@ -166,12 +170,29 @@ func (l *term) Resign(ctx context.Context) error {
 		return fmt.Errorf("resign term %d: %w", l.t.Number, context.Cause(ctx))
 	}
 	// The goroutine revoked already, unless the campaign's context ended
-	// first or its revoke failed: then try again here.
-	if err := l.release(ctx); err != nil {
+	// first or its revoke failed: then try again here. Then the term ends in
+	// the epoch, so that its fenced writes fail from now on.
+	err := l.release(ctx)
+	if err == nil {
+		err = l.end(ctx)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			err = context.Cause(ctx)
 		}
 		return fmt.Errorf("resign term %d: %w", l.t.Number, err)
 	}
+	if l.resigned.CompareAndSwap(false, true) {
+		l.e.log.Info("leadership resigned", "term", l.t.Number)
+	}
 	return nil
+}
+
+// end marks the term over in the epoch (leader.Epochs.End, with ctx's end
+// reason), bounded by OpTimeout; a term already ended or succeeded is left
+// alone there.
+func (l *term) end(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.e.cfg.OpTimeout)
+	defer cancel()
+	return l.e.epochs.End(ctx, l.t)
 }
