@@ -28,10 +28,13 @@
 // Loop.Run is one term of mirroring: open the source, Watch, List, Replace
 // every kind of the View in the store, then apply the changes and relist on
 // a timer (Resync). Changes are written in batches, each one Store.Apply
-// (one fenced transaction): a batch is written when it holds BatchSize
-// store changes or BatchDelay after its first change arrived, whichever
-// comes first, so a stream costs one fence check per batch and a lone
-// change waits at most BatchDelay. A relist drops the pending batch (the
+// (one fenced transaction) on a writer goroutine of the loop, one batch at
+// a time and in order: a batch is written when it holds BatchSize store
+// changes or BatchDelay after its first change arrived, or, when a write
+// was in flight, as soon as that write is done; the next batch fills while
+// one is written, and the source waits when it is full. So a stream costs
+// one fence check per batch and a lone change waits at most BatchDelay. A
+// relist waits for the write in flight and drops the pending batch (the
 // List it reads is newer). Writes use the context given to Run: the term
 // context, whose leader.Term fences them. Run returns
 //

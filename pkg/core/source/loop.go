@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -30,17 +31,19 @@ type Loop struct {
 	Resync time.Duration
 	// BatchSize bounds how many store changes one write carries (0:
 	// DefaultBatchSize); BatchDelay bounds how long the first of them waits
-	// for others before the write (0: DefaultBatchDelay). Each write is one
-	// Store.Apply: one fenced transaction, one fence check.
+	// for others before the write (0: DefaultBatchDelay), unless a write is
+	// in flight: the next batch fills meanwhile and is handed over when it
+	// ends. Each write is one Store.Apply: one fenced transaction, one
+	// fence check.
 	BatchSize  int
 	BatchDelay time.Duration
 	Log        logr.Logger
 }
 
 // Defaults of Loop's batching: at a stream of changes a write carries up to
-// 1000 of them; a lone change is written 20ms after it arrived.
+// 2000 of them; a lone change is written 20ms after it arrived.
 const (
-	DefaultBatchSize  = 1000
+	DefaultBatchSize  = 2000
 	DefaultBatchDelay = 20 * time.Millisecond
 )
 
@@ -80,28 +83,41 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 		defer t.Stop()
 		resync = t.C
 	}
-	// batch holds the store changes not written yet; due fires delay after
-	// the first of them arrived.
+	// batch holds the store changes not handed to the writer yet; due
+	// fires delay after the first of them arrived. One batch at a time is
+	// being written (inflight) while the next one fills.
+	w := startWriter(ctx, l.Store, l.Name)
+	defer w.stop()
 	var batch []Change
+	inflight := false
 	due := time.NewTimer(delay)
 	due.Stop()
 	defer due.Stop()
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
+	send := func() {
 		due.Stop()
-		if _, err := l.Store.Apply(ctx, batch); err != nil {
-			return fmt.Errorf("%s: apply %d changes: %w", l.Name, len(batch), err)
-		}
-		batch = batch[:0]
-		return nil
+		w.in <- batch
+		batch, inflight = nil, true
 	}
 	for {
+		in, written := changes, w.done
+		if inflight && len(batch) >= size {
+			in = nil // full while the writer is busy: the source waits
+		}
+		if !inflight {
+			written = nil
+		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case c, ok := <-changes:
+		case err := <-written:
+			inflight = false
+			if err != nil {
+				return l.end(ctx, err)
+			}
+			if len(batch) > 0 { // it waited for the write: no reason to wait more
+				send()
+			}
+		case c, ok := <-in:
 			if !ok {
 				cause := src.Stop()
 				if cause == nil {
@@ -113,25 +129,58 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 				due.Reset(delay)
 			}
 			batch = append(batch, view.Apply(c)...)
-			if len(batch) >= size {
-				if err := flush(); err != nil {
-					return l.end(ctx, err)
-				}
+			if !inflight && len(batch) >= size {
+				send()
 			}
 		case <-due.C:
-			if err := flush(); err != nil {
-				return l.end(ctx, err)
+			if !inflight && len(batch) > 0 {
+				send()
 			}
 		case <-resync:
-			// The relist supersedes what is pending: it is older than
-			// the List the relist reads.
-			batch = batch[:0]
+			// The relist supersedes what is pending (it is older than the
+			// List the relist reads), once the write in flight is done.
+			if inflight {
+				if err := <-w.done; err != nil {
+					return l.end(ctx, err)
+				}
+				inflight = false
+			}
+			batch = nil
 			due.Stop()
 			if err := l.relist(ctx, src, view, false); err != nil {
 				return l.end(ctx, err)
 			}
 		}
 	}
+}
+
+// writer applies the loop's batches on its own goroutine, one at a time and
+// in order, so that the next batch fills while one is written.
+type writer struct {
+	in   chan []Change // unbuffered: the loop hands a batch over only when idle
+	done chan error    // one result per batch
+	wg   sync.WaitGroup
+}
+
+func startWriter(ctx context.Context, st store.ResourceStore, name string) *writer {
+	w := &writer{in: make(chan []Change), done: make(chan error, 1)}
+	w.wg.Go(func() {
+		for batch := range w.in {
+			_, err := st.Apply(ctx, batch)
+			if err != nil {
+				err = fmt.Errorf("%s: apply %d changes: %w", name, len(batch), err)
+			}
+			w.done <- err // never blocks: the loop reads it before the next batch
+		}
+	})
+	return w
+}
+
+// stop ends the writer once its batch in flight, if any, is done (its
+// writes use the term context, so a cancelled term ends them early).
+func (w *writer) stop() {
+	close(w.in)
+	w.wg.Wait()
 }
 
 // end turns an error into Run's result: a cancelled term is a clean stop

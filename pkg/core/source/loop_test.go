@@ -243,6 +243,57 @@ var _ = Describe("Loop", func() {
 	})
 })
 
+// gatedStore holds every Apply until the spec opens the gate, and reports
+// the size of each batch it was handed.
+type gatedStore struct {
+	store.ResourceStore
+	gate  chan struct{}
+	sizes chan int
+}
+
+func (s *gatedStore) Apply(ctx context.Context, changes []store.Change) (store.ReplaceResult, error) {
+	s.sizes <- len(changes)
+	select {
+	case <-s.gate:
+	case <-ctx.Done():
+		return store.ReplaceResult{}, ctx.Err()
+	}
+	return s.ResourceStore.Apply(ctx, changes)
+}
+
+var _ = Describe("Loop writing batches", func() {
+	It("keeps taking changes while a batch is being written, and writes them as the next batch", func() {
+		leaks := goleak.IgnoreCurrent()
+		DeferCleanup(func() { Eventually(func() error { return goleak.Find(leaks) }).Should(Succeed()) })
+		st := &gatedStore{ResourceStore: store.NewMemory(), gate: make(chan struct{}), sizes: make(chan int, 16)}
+		src := newFakeSource()
+		loop := &source.Loop{Name: "gated", Open: src.open, View: func() source.View { return source.Identity(kind) }, Store: st, Log: logr.Discard()}
+		term := startTerm(loop.Run)
+
+		src.set(thing("first", "1"), true)
+		Eventually(st.sizes).Should(Receive(Equal(1)), "the first change is written alone")
+		var sent atomic.Int32
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range 200 { // more than the source's channel holds
+				src.set(thing(fmt.Sprintf("k%03d", i), "1"), true)
+				sent.Add(1)
+			}
+		}()
+		Eventually(sent.Load).Should(BeEquivalentTo(200), "the loop stopped taking changes while a write was in flight")
+		Eventually(func() int { return len(src.changes) }).Should(BeZero())
+		close(st.gate)
+		Eventually(st.sizes).Should(Receive(Equal(200)), "what arrived during the write is the next batch")
+		<-done
+		Eventually(func() (int, error) {
+			keys, err := sourcetest.Keys(context.Background(), st, kind)
+			return len(keys), err
+		}).Should(Equal(201))
+		Expect(term.Stop()).To(Succeed())
+	})
+})
+
 var _ = Describe("Registry", func() {
 	open := func(context.Context, *url.URL, logr.Logger) (source.Source, error) { return nil, nil }
 	reg := source.Registry{"file": open, "kubernetes": open}
