@@ -8,8 +8,9 @@ LDFLAGS := -X github.com/apache/dubbo-admin/app.Version=$(VERSION)
 
 all: lint test
 
-build: ## Build the dubbo-admin binary into bin/.
-	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./app/dubbo-admin
+build: ## Build the dubbo-admin binary into bin/ (-trimpath: no source paths in the binary).
+	@[ -x $(BIN) ] || echo "compiling $(BIN): the first build compiles every dependency and takes a minute or two..."
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) ./app/dubbo-admin
 
 run: build ## Start 3 replicas on the embedded defaults (SQLite under ./data, examples/).
 	./$(BIN) run --replicas 3

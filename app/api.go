@@ -48,6 +48,9 @@ type API struct {
 	LeaseDuration time.Duration
 	// Replica is the supervisor's index of this replica, -1 if none.
 	Replica int
+	// Kinds are the resource kinds this replica serves; any other kind is
+	// 404. Empty means every kind the store has.
+	Kinds []string
 	// Now is the local clock; nil means time.Now.
 	Now func() time.Time
 	Log logr.Logger
@@ -163,15 +166,17 @@ type SelfInfo struct {
 	// Term is this replica's own term while it leads or drains.
 	Term      int64     `json:"term,omitempty"`
 	RoleSince time.Time `json:"roleSince"`
-	Replica   int       `json:"replica"`
-	PID       int       `json:"pid"`
+	// Replica is the index a supervisor (`run --replicas N`) gave this
+	// replica; absent for a replica started on its own.
+	Replica *int `json:"replica,omitempty"`
+	PID     int  `json:"pid"`
 }
 
 func (a *API) leader(w http.ResponseWriter, r *http.Request) {
 	st := a.Status()
 	info := LeaderInfo{Self: SelfInfo{
 		Identity: a.Lease.Identity(), Role: st.Role, Leading: st.Role == runtime.RoleLeading,
-		Term: st.Term.Number, RoleSince: st.Since, Replica: a.Replica, PID: os.Getpid(),
+		Term: st.Term.Number, RoleSince: st.Since, Replica: a.replica(), PID: os.Getpid(),
 	}}
 	rec, err := a.Lease.Leader(r.Context())
 	if err != nil {
@@ -187,6 +192,55 @@ func (a *API) leader(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+func (a *API) replica() *int {
+	if a.Replica < 0 {
+		return nil
+	}
+	i := a.Replica
+	return &i
+}
+
+// StatusInfo is the body of /api/v1/status: the runtime's snapshot in
+// camelCase, with what does not apply left out.
+type StatusInfo struct {
+	Role runtime.Role `json:"role"`
+	// Since is when Role was entered (local clock).
+	Since time.Time `json:"since"`
+	// Term is this replica's own term while it leads or drains; absent
+	// otherwise.
+	Term *TermInfo `json:"term,omitempty"`
+	// Leader and LeaderTerm are the holder as this replica knows it (itself
+	// while leading); absent when the lease is free or unknown.
+	Leader     string                    `json:"leader,omitempty"`
+	LeaderTerm int64                     `json:"leaderTerm,omitempty"`
+	Components []runtime.ComponentStatus `json:"components"`
+}
+
+// TermInfo is a leader.Term in JSON.
+type TermInfo struct {
+	Election string `json:"election"`
+	Holder   string `json:"holder"`
+	Number   int64  `json:"number"`
+	// AcquiredAt is when the term began, by the database's clock.
+	AcquiredAt time.Time `json:"acquiredAt,omitzero"`
+}
+
+func termInfo(t leader.Term) *TermInfo {
+	if t.IsZero() {
+		return nil
+	}
+	return &TermInfo{Election: t.Election, Holder: t.Holder, Number: t.Number, AcquiredAt: t.AcquiredAt}
+}
+
+func statusInfo(st runtime.Status) StatusInfo {
+	cs := st.Components
+	if cs == nil {
+		cs = []runtime.ComponentStatus{}
+	}
+	return StatusInfo{Role: st.Role, Since: st.Since, Term: termInfo(st.Term),
+		Leader: st.Leader, LeaderTerm: st.LeaderTerm, Components: cs}
+}
+
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, a.Status())
+	writeJSON(w, http.StatusOK, statusInfo(a.Status()))
 }

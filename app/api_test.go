@@ -180,7 +180,7 @@ var _ = Describe("HTTP API", Label("quick"), func() {
 			Expect(info.Self.Role).To(Equal(runtime.RoleLeading))
 			Expect(info.Self.Leading).To(BeTrue())
 			Expect(info.Self.Term).To(BeEquivalentTo(7))
-			Expect(info.Self.Replica).To(Equal(1))
+			Expect(info.Self.Replica).To(HaveValue(Equal(1)))
 			Expect(info.Stale).To(BeFalse())
 		})
 

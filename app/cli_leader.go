@@ -54,6 +54,9 @@ type LeaseStatus struct {
 	Etcd       string   `json:"etcd,omitempty"`
 	Token      string   `json:"token,omitempty"`
 	Candidates []string `json:"candidates,omitempty"`
+	// Elections lists the elections held in this database when this one
+	// never was (a mistyped --election-name).
+	Elections []string `json:"elections,omitempty"`
 }
 
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
@@ -111,6 +114,9 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 				}
 				st = leaseStatus(cfg, rec, exists)
 				st.Backend = ElectionSQL
+				if exists && st.State == "none" {
+					return lease.DB().WithContext(ctx).Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error
+				}
 				return nil
 			})
 		}
@@ -139,7 +145,15 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 		row("etcd", st.Etcd)
 	}
 	row("database", st.Database)
-	row("state", st.State)
+	switch {
+	case st.State != "none":
+		row("state", st.State)
+	case len(st.Elections) > 0:
+		row("state", fmt.Sprintf("none: election %q has never been held in this database (held here: %s; see --election-name)",
+			st.Election, strings.Join(st.Elections, ", ")))
+	default:
+		row("state", fmt.Sprintf("none: election %q has never been held in this database", st.Election))
+	}
 	if st.State != "none" {
 		row("holder", orDash(st.Holder))
 		row("term", fmt.Sprint(st.Term))
@@ -219,6 +233,9 @@ renew, and its fenced writes fail from now on. Requires --force.`,
 // exists is false when no replica ever created the lease table. It refuses
 // to create an SQLite file that does not exist.
 func withLease(ctx context.Context, cfg Config, fn func(lease *leader.Lease, exists bool) error) error {
+	if err := checkSQLiteFile(cfg.Database); err != nil {
+		return err
+	}
 	if cfg.Database.Driver == database.SQLite {
 		if _, err := os.Stat(sqliteFile(cfg.Database.DSN)); errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: %s does not exist: no replica has used it (start one with `dubbo-admin run`)", ErrNoDatabase, cfg.Database)
@@ -258,8 +275,12 @@ func stamp(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(time.RFC3339Nano)
+	return t.UTC().Format(stampLayout)
 }
+
+// stampLayout is RFC 3339 with milliseconds, the resolution of the lease's
+// times, trailing zeros kept so that columns line up.
+const stampLayout = "2006-01-02T15:04:05.000Z07:00"
 
 func orDash(s string) string {
 	if s == "" {

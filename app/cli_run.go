@@ -44,6 +44,23 @@ SIGINT/SIGTERM for a graceful stop, and reports a replica that exits.`,
 	return cmd
 }
 
+// waitForDatabase waits for the database to answer (see the package
+// function), until ctx ends or a signal arrives.
+func (c CLI) waitForDatabase(ctx context.Context, sigs <-chan os.Signal, cfg Config, log logr.Logger) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-stop:
+		}
+	}()
+	return waitForDatabase(ctx, cfg.Database, log)
+}
+
 // runReplica runs one replica until SIGINT or SIGTERM, then stops it
 // gracefully.
 func (c CLI) runReplica(ctx context.Context, cfg Config, log logr.Logger) error {
@@ -52,6 +69,12 @@ func (c CLI) runReplica(ctx context.Context, cfg Config, log logr.Logger) error 
 	log.Info("starting replica", "version", Version, "pid", os.Getpid(), "database", cfg.Database.String(),
 		"store", cfg.Store.Backend, "registry", redactURL(cfg.Registry.URL), "engine", redactURL(cfg.Engine.URL),
 		"election", cfg.Election.Name, "leaseDuration", cfg.Election.LeaseDuration.String())
+	if err := checkSQLiteFile(cfg.Database); err != nil {
+		return err
+	}
+	if err := c.waitForDatabase(ctx, sigs, cfg, log); err != nil {
+		return err
+	}
 	rep, err := NewReplica(cfg, log)
 	if err != nil {
 		return err

@@ -3,12 +3,28 @@ package app
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
 )
+
+// supervisorDir is the directory whose lock keeps a second supervisor
+// away: the SQLite file's, or, on a database server, one per base HTTP
+// port of this machine.
+func supervisorDir(cfg Config) string {
+	if cfg.Database.Driver == database.SQLite {
+		return filepath.Dir(sqliteFile(cfg.Database.DSN))
+	}
+	_, port, _ := splitAddress(cfg.HTTP.Address)
+	return filepath.Join(os.TempDir(), "dubbo-admin-"+strconv.Itoa(port))
+}
 
 // supervise runs `run --replicas N`: N replica processes of this binary
 // with the same flags and environment.
@@ -23,6 +39,11 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 			args = append(args, "--"+f.Name+"="+f.Value.String())
 		}
 	})
+	unlock, err := LockSupervisor(supervisorDir(cfg))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	sigs, stopSignals := c.signals()
 	defer stopSignals()
 	out := cmd.OutOrStdout()
@@ -39,11 +60,15 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 		// A replica's own stop is bounded by stopTimeout; past it (and a
 		// margin for its start-up), it is killed.
 		StopTimeout: stopTimeout(cfg) + 5*time.Second,
-		Log:         log.WithName("supervisor"),
+		// A replica that exits is started again: 1s, 2s, 4s... up to 30s
+		// between quick exits.
+		Restart:        true,
+		RestartBackoff: runtime.Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2},
+		Log:            log.WithName("supervisor"),
 	}
 	fmt.Fprintf(out, "dubbo-admin %s: %d replicas sharing %s (election %q, lease %v)\n",
 		Version, cfg.Replicas, cfg.Database, cfg.Election.Name, cfg.Election.LeaseDuration)
 	fmt.Fprintf(out, "each replica serves /api/v1/leader /api/v1/status /healthz /readyz /metrics /api/v1/resources/{kind}[/{key}]\n")
-	fmt.Fprintf(out, "kill -9 the leader's pid to watch another replica take over; Ctrl-C stops them all\n")
+	fmt.Fprintf(out, "kill -9 the leader's pid to watch another replica take over (a replica that exits is restarted with backoff); Ctrl-C stops them all\n")
 	return sup.Run(cmd.Context(), sigs)
 }

@@ -122,7 +122,8 @@ var fields = append([]field{
 	strField("log.level", "ADMIN_LOG_LEVEL", "log-level", scopeAll,
 		"log level: error, warn, info, debug, or a verbosity 0..10", func(c *Config) *string { return &c.Log.Level }),
 	intField("replicas", "ADMIN_REPLICAS", "replicas", scopeRun,
-		"replica processes to start on this machine, sharing the database", func(c *Config) *int { return &c.Replicas }),
+		"replica processes to start on this machine, sharing the database: 1.."+strconv.Itoa(MaxReplicas)+"; more than 1 makes this process their supervisor, restarting a replica that exits",
+		func(c *Config) *int { return &c.Replicas }),
 	func() field {
 		f := intField("", ReplicaIndexEnv, replicaIndexFlag, scopeRun,
 			"internal: index of a replica started by --replicas", func(c *Config) *int { return &c.ReplicaIndex })

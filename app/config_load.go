@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
@@ -86,8 +87,21 @@ func loadFile(path string, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("%w: config file: %w", ErrInvalidConfig, err)
 	}
+	unknown, err := unknownKeys(data)
+	if err != nil {
+		return fmt.Errorf("%w: config file %s: not YAML: %w", ErrInvalidConfig, path, err)
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("%w: config file %s: %s", ErrInvalidConfig, path, strings.Join(unknown, "; "))
+	}
 	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
-		return fmt.Errorf("%w: config file %s: %w", ErrInvalidConfig, path, err)
+		// sigs.k8s.io/yaml goes through JSON; its prefixes say nothing to
+		// someone who wrote YAML.
+		msg := err.Error()
+		for _, p := range []string{"error unmarshaling JSON: ", "while decoding JSON: ", "json: "} {
+			msg = strings.TrimPrefix(msg, p)
+		}
+		return fmt.Errorf("%w: config file %s: %s", ErrInvalidConfig, path, msg)
 	}
 	return nil
 }

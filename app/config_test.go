@@ -101,7 +101,7 @@ var _ = Describe("Config", Label("quick"), func() {
 		Entry("replicas not a number in the environment", nil, map[string]string{"ADMIN_REPLICAS": "three"}, "", "environment ADMIN_REPLICAS"),
 		Entry("duration flag without a unit", []string{"--lease-duration", "10"}, nil, "", "lease-duration"),
 		Entry("duration in the file without a unit", nil, nil, "election:\n  leaseDuration: 10\n", "duration"),
-		Entry("unknown key in the file", nil, nil, "htpp:\n  address: x\n", `unknown field "htpp"`),
+		Entry("unknown key in the file", nil, nil, "htpp:\n  address: x\n", `unknown key "htpp" (did you mean "http"?)`),
 		Entry("drain timeout not positive", []string{"--drain-timeout", "0s"}, nil, "", "runtime.drainTimeout"),
 		Entry("log format", []string{"--log-format", "xml"}, nil, "", `log.format "xml"`),
 		Entry("log level", nil, map[string]string{"ADMIN_LOG_LEVEL": "loud"}, "", "log.level"),

@@ -47,7 +47,9 @@ func NewLogger(cfg LogConfig, w io.Writer) (logr.Logger, func(), error) {
 		enc = zapcore.NewJSONEncoder(ec)
 	case LogConsole, "":
 		ec := zap.NewDevelopmentEncoderConfig()
-		ec.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
+		// One layout for the line's time and for time fields (a lease's
+		// expiry): RFC 3339 with milliseconds, never a bare time of day.
+		ec.EncodeTime = zapcore.TimeEncoderOfLayout(stampLayout)
 		enc = zapcore.NewConsoleEncoder(ec)
 	default:
 		return logr.Discard(), func() {}, fmt.Errorf("%w: log.format %q: must be %q or %q", ErrInvalidConfig, cfg.Format, LogConsole, LogJSON)

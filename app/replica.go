@@ -42,9 +42,12 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := checkSQLiteFile(cfg.Database); err != nil {
+		return nil, err
+	}
 	r := &Replica{started: new(atomic.Bool), stopT: stopTimeout(cfg)}
 	r.app = fx.New(
-		runtime.FxLogger(log),
+		fxLogger(log),
 		fx.StartTimeout(startTimeout),
 		fx.StopTimeout(r.stopT),
 		fx.Supply(cfg, log, r.started),
@@ -66,7 +69,7 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 		fx.Populate(&r.rt, &r.server),
 	)
 	if err := r.app.Err(); err != nil {
-		return nil, err
+		return nil, assemblyError(err)
 	}
 	return r, nil
 }
@@ -170,6 +173,7 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		Registry:      m.Registry,
 		LeaseDuration: cfg.Election.LeaseDuration.D(),
 		Replica:       cfg.ReplicaIndex,
+		Kinds:         servedKinds(cfg),
 		Log:           log.WithName("api"),
 		Console:       console,
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"github.com/apache/dubbo-admin/examples/component/heartbeat"
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
 	"github.com/apache/dubbo-admin/pkg/core/discovery/zookeeper"
 	"github.com/apache/dubbo-admin/pkg/core/engine"
@@ -24,4 +25,14 @@ func engineSources() source.Registry {
 	reg := engine.Sources()
 	kubernetes.Register(reg)
 	return reg
+}
+
+// servedKinds are the resource kinds the API serves: Discovery's, Engine's
+// and, when it runs, the heartbeat example's.
+func servedKinds(cfg Config) []string {
+	kinds := []string{discovery.KindApplication, discovery.KindInstance, discovery.KindService, engine.KindRuntimeInstance}
+	if cfg.Heartbeat.Interval > 0 {
+		kinds = append(kinds, heartbeat.Kind)
+	}
+	return kinds
 }

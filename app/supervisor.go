@@ -7,21 +7,29 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
+
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
 )
 
 // ErrReplicasExited: every replica exited while the supervisor was not
 // stopping them.
 var ErrReplicasExited = errors.New("every replica exited")
 
+// ErrReplicasDied: some replica exited on its own and was not restarted, or
+// did not stop cleanly; the supervisor's exit status is then non-zero.
+var ErrReplicasDied = errors.New("replicas died")
+
 // Supervisor runs Replicas processes of Executable on this machine and
-// watches them. Each goroutine it starts (one waiter per child, one
+// watches them. Each goroutine it starts (one waiter per child process, one
 // leadership poller) is waited for before Run returns, and Run returns only
 // once every child has exited: children that do not stop within
 // StopTimeout of the stop signal are killed.
@@ -37,7 +45,7 @@ type Supervisor struct {
 	// Address returns the HTTP address of replica i.
 	Address func(i int) string
 	// Out receives the supervisor's lines: the replicas it started, each
-	// leadership change, each exit.
+	// leadership change, each exit and restart.
 	Out io.Writer
 	// ChildOut and ChildErr receive the replicas' stdout and stderr.
 	ChildOut, ChildErr io.Writer
@@ -45,16 +53,25 @@ type Supervisor struct {
 	Poll time.Duration
 	// StopTimeout bounds a graceful stop before the kill.
 	StopTimeout time.Duration
-	Log         logr.Logger
+	// Restart starts a replica that exited on its own again, after
+	// RestartBackoff.Delay(n) for its n-th consecutive quick exit (a run
+	// longer than RestartBackoff.Max resets the count).
+	Restart        bool
+	RestartBackoff runtime.Backoff
+	Log            logr.Logger
 
 	outMu sync.Mutex
+	mu    sync.Mutex
+	kids  []*child // the current process of each replica, by index
 }
 
 type child struct {
-	index  int
-	cmd    *exec.Cmd
-	url    string
-	exited atomic.Bool
+	index    int
+	restarts int
+	cmd      *exec.Cmd
+	url      string
+	started  time.Time
+	exited   atomic.Bool
 }
 
 type exit struct {
@@ -69,18 +86,31 @@ func (s *Supervisor) printf(format string, args ...any) {
 	fmt.Fprintf(s.Out, format+"\n", args...)
 }
 
+// current returns the current process of every replica.
+func (s *Supervisor) current() []*child {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.kids)
+}
+
 // Run starts the replicas and watches them until a signal arrives on
 // signals (forwarded to every live replica, then a second signal, or the
 // StopTimeout, kills them) or ctx ends (treated as SIGTERM), or until every
-// replica exited on its own (ErrReplicasExited).
+// replica exited on its own and none is to be restarted
+// (ErrReplicasExited). A replica that exits on its own is restarted with
+// backoff when Restart is set. Run returns ErrReplicasDied when a replica
+// exited on its own and stayed down, or did not stop cleanly.
 func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 	children, err := s.startAll()
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.kids = children
+	s.mu.Unlock()
 	exits := make(chan exit, len(children))
 	var wg sync.WaitGroup
-	for _, c := range children {
+	wait := func(c *child) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -89,11 +119,14 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 			exits <- exit{c: c, err: err}
 		}()
 	}
+	for _, c := range children {
+		wait(c)
+	}
 	pollCtx, stopPoll := context.WithCancel(context.Background())
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.pollLeadership(pollCtx, children)
+		s.pollLeadership(pollCtx)
 	}()
 	defer func() {
 		stopPoll()
@@ -103,18 +136,26 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 	var (
 		stopping bool
 		deadline <-chan time.Time
+		died     = map[int]string{} // replicas down after an exit of their own
 		failed   []string
 		ctxDone  = ctx.Done()
+		restarts = map[int]*time.Timer{}
+		due      = make(chan int, len(children))
+		live     = len(children)
 	)
 	stop := func(sig os.Signal) {
 		if stopping {
 			s.printf("second signal (%v): killing the replicas", sig)
-			s.killAll(children)
+			s.killAll(s.current())
 			return
 		}
 		stopping = true
+		for i, t := range restarts {
+			t.Stop()
+			delete(restarts, i)
+		}
 		s.printf("stopping: sending %v to every replica (killed after %v)", sig, s.StopTimeout)
-		for _, c := range children {
+		for _, c := range s.current() {
 			if !c.exited.Load() {
 				if err := c.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 					s.Log.Error(err, "forward signal", "replica", c.index)
@@ -124,7 +165,7 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 		t := time.NewTimer(s.StopTimeout)
 		deadline = t.C
 	}
-	for live := len(children); live > 0; {
+	for live > 0 || len(restarts) > 0 {
 		select {
 		case sig := <-signals:
 			stop(sig)
@@ -134,30 +175,74 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 		case <-deadline:
 			deadline = nil
 			s.printf("replicas still running %v after the stop signal: killing them", s.StopTimeout)
-			s.killAll(children)
+			s.killAll(s.current())
+		case i := <-due:
+			if _, ok := restarts[i]; !ok || stopping {
+				continue
+			}
+			delete(restarts, i)
+			old := s.current()[i]
+			c, err := s.start(i, old.restarts+1)
+			if err != nil {
+				s.printf("replica %d: restart failed: %v", i, err)
+				died[i] = err.Error()
+				continue
+			}
+			s.mu.Lock()
+			s.kids[i] = c
+			s.mu.Unlock()
+			delete(died, i)
+			live++
+			wait(c)
 		case e := <-exits:
 			live--
 			pid := e.c.cmd.Process.Pid
+			status := "exited with status 0"
+			if e.err != nil {
+				status = "exited: " + e.err.Error()
+			}
 			switch {
-			case e.err == nil && stopping:
+			case stopping && e.err == nil:
 				s.printf("replica %d (pid %d) stopped", e.c.index, pid)
-			case e.err == nil:
-				s.printf("replica %d (pid %d) exited with status 0; %d replicas left", e.c.index, pid, live)
-			default:
-				s.printf("replica %d (pid %d) exited: %v; %d replicas left", e.c.index, pid, e.err, live)
-				if stopping {
-					failed = append(failed, fmt.Sprintf("replica %d: %v", e.c.index, e.err))
+			case stopping:
+				s.printf("replica %d (pid %d) %s", e.c.index, pid, status)
+				failed = append(failed, fmt.Sprintf("replica %d: %v", e.c.index, e.err))
+			case s.Restart:
+				n := e.c.restarts
+				if time.Since(e.c.started) >= s.RestartBackoff.Max {
+					n = 0 // it ran long enough: start the sequence again
 				}
+				delay := s.RestartBackoff.Delay(n)
+				e.c.restarts = n
+				s.printf("replica %d (pid %d) %s; restarting it in %v (restart %d)", e.c.index, pid, status, delay, n+1)
+				died[e.c.index] = strings.TrimPrefix(status, "exited: ")
+				i := e.c.index
+				restarts[i] = time.AfterFunc(delay, func() { due <- i })
+			default:
+				s.printf("replica %d (pid %d) %s; %s left", e.c.index, pid, status, plural(live, "replica"))
+				died[e.c.index] = strings.TrimPrefix(status, "exited: ")
 			}
 		}
 	}
 	switch {
 	case !stopping:
 		return ErrReplicasExited
-	case len(failed) > 0:
-		return fmt.Errorf("replicas did not stop cleanly: %v", failed)
+	case len(failed) > 0 || len(died) > 0:
+		for i, why := range died {
+			failed = append(failed, fmt.Sprintf("replica %d: %s", i, why))
+		}
+		slices.Sort(failed)
+		return fmt.Errorf("%w: %s", ErrReplicasDied, strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// plural is "1 replica", "0 replicas", "2 replicas".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 // startAll starts every replica, or none: on a failure it kills and reaps
@@ -165,23 +250,37 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 func (s *Supervisor) startAll() ([]*child, error) {
 	children := make([]*child, 0, s.Replicas)
 	for i := range s.Replicas {
-		args := append(append([]string{}, s.Args...), "--replicas=1", "--"+replicaIndexFlag+"="+strconv.Itoa(i))
-		cmd := exec.Command(s.Executable, args...)
-		cmd.Env = append(append([]string{}, s.Env...), ReplicaIndexEnv+"="+strconv.Itoa(i))
-		cmd.Stdout, cmd.Stderr = s.ChildOut, s.ChildErr
-		cmd.SysProcAttr = childSysProcAttr()
-		if err := cmd.Start(); err != nil {
+		c, err := s.start(i, 0)
+		if err != nil {
 			s.killAll(children)
 			for _, c := range children {
 				_ = c.cmd.Wait()
 			}
-			return nil, fmt.Errorf("start replica %d: %w", i, err)
+			return nil, err
 		}
-		c := &child{index: i, cmd: cmd, url: "http://" + s.Address(i)}
 		children = append(children, c)
-		s.printf("replica %d: pid %d, %s", i, cmd.Process.Pid, c.url)
 	}
 	return children, nil
+}
+
+// start starts the process of replica i; restarts counts its earlier
+// quick exits.
+func (s *Supervisor) start(i, restarts int) (*child, error) {
+	args := append(append([]string{}, s.Args...), "--replicas=1", "--"+replicaIndexFlag+"="+strconv.Itoa(i))
+	cmd := exec.Command(s.Executable, args...)
+	cmd.Env = append(append([]string{}, s.Env...), ReplicaIndexEnv+"="+strconv.Itoa(i))
+	cmd.Stdout, cmd.Stderr = s.ChildOut, s.ChildErr
+	cmd.SysProcAttr = childSysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start replica %d: %w", i, err)
+	}
+	c := &child{index: i, restarts: restarts, cmd: cmd, url: "http://" + s.Address(i), started: time.Now()}
+	if restarts > 0 {
+		s.printf("replica %d: pid %d, %s (restart %d)", i, cmd.Process.Pid, c.url, restarts)
+	} else {
+		s.printf("replica %d: pid %d, %s", i, cmd.Process.Pid, c.url)
+	}
+	return c, nil
 }
 
 func (s *Supervisor) killAll(children []*child) {

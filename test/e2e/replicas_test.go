@@ -118,7 +118,7 @@ var _ = Describe("dubbo-admin run --replicas 3 on sqlite", Label("e2e", "sqlite"
 			for i, u := range urls {
 				info, err := leaderOf(u)
 				g.Expect(err).NotTo(HaveOccurred())
-				g.Expect(info.Self.Replica).To(Equal(i))
+				g.Expect(info.Self.Replica).To(HaveValue(Equal(i)))
 				pids[i] = info.Self.PID
 				if info.Self.Leading {
 					leading++
@@ -166,7 +166,7 @@ var _ = Describe("dubbo-admin run --replicas 3 on sqlite", Label("e2e", "sqlite"
 		}).WithTimeout(2 * time.Minute).WithPolling(100 * time.Millisecond).Should(Succeed())
 		Expect(successor.Self.Term).To(Equal(successor.Term))
 		Eventually(session).WithTimeout(time.Minute).Should(gbytesSay(
-			fmt.Sprintf(`leader: replica %d \(pid %d, [^)]+\) leads term %d`, successor.Self.Replica, successor.Self.PID, successor.Term)))
+			fmt.Sprintf(`leader: replica %d \(pid %d, [^)]+\) leads term %d`, *successor.Self.Replica, successor.Self.PID, successor.Term)))
 		Expect(alive(old.Self.PID)).To(BeFalse())
 	})
 
