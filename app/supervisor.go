@@ -151,8 +151,10 @@ func (s *Supervisor) Run(ctx context.Context, signals <-chan os.Signal) error {
 		}
 		stopping = true
 		for i, t := range restarts {
+			// It was down only until its restart: the stop is not its failure.
 			t.Stop()
 			delete(restarts, i)
+			delete(died, i)
 		}
 		s.printf("stopping: sending %v to every replica (killed after %v)", sig, s.StopTimeout)
 		for _, c := range s.current() {

@@ -85,3 +85,20 @@ var _ = Describe("Supervisor", Label("quick"), func() {
 })
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+var _ = Describe("Supervisor stopped while a restart is pending", Label("quick"), func() {
+	It("exits cleanly: the replica was down only until its restart", func() {
+		script := `trap 'exit 0' TERM; if [ "$2" = "--replica-index=1" ]; then exit 6; fi; while :; do sleep 0.05; done`
+		out := gbytes.NewBuffer()
+		signals := make(chan os.Signal, 1)
+		sup := &app.Supervisor{Executable: "/bin/sh", Args: []string{"-c", script, "sh"}, Replicas: 2,
+			Address: func(int) string { return "127.0.0.1:1" }, Out: out, ChildOut: GinkgoWriter, ChildErr: GinkgoWriter,
+			Poll: 50 * time.Millisecond, StopTimeout: 10 * time.Second, Log: GinkgoLogr,
+			Restart: true, RestartBackoff: coreruntime.Backoff{Initial: time.Hour, Max: time.Hour, Factor: 2}}
+		done := make(chan error, 1)
+		go func() { done <- sup.Run(context.Background(), signals) }()
+		Eventually(out).Should(gbytes.Say(`replica 1 \(pid \d+\) exited: exit status 6; restarting it in 1h0m0s`))
+		signals <- syscall.SIGTERM
+		Eventually(done).Should(Receive(BeNil()))
+	})
+})
