@@ -186,6 +186,9 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 			})
 		}
 		wg.Go(func() { b.record(d, "cold start", b.coldStart(ctx, d)) })
+		if d == database.MySQL {
+			wg.Go(func() { b.record(d, "etcd backend cluster", b.etcdTimings(ctx)) })
+		}
 	}
 	wg.Wait()
 

@@ -80,6 +80,7 @@ func (b *bench) rows() []row {
 		rs = append(rs, row{key: rowHandover + t.name, label: fmt.Sprintf("Graceful handover, %s timings (SIGTERM → new leader's components running): p50 / p99", t.name),
 			floor: "—", phase: phaseElection})
 	}
+	rs = append(rs, etcdRows()...)
 	rs = append(rs, row{key: rowCold, label: "Cold start of one replica (exec → its leader components running): p50 / max", floor: "—", phase: phaseElection})
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowStmts + t.name, label: fmt.Sprintf("Statements/s at steady state, %s timings: leader / one follower", t.name), floor: "—", phase: phaseElection})

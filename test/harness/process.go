@@ -55,6 +55,8 @@ type ProcessConfig struct {
 	DrainTimeout time.Duration
 	// Output, if set, also receives every replica's log.
 	Output io.Writer
+	// Etcd, if set, elects through etcd instead of the lease row.
+	Etcd *EtcdElection
 }
 
 // Processes is a cluster of replica processes.
@@ -75,6 +77,9 @@ type Process struct {
 	// Proxy is in front of the replica's connections (nil when not
 	// Proxied); it outlives restarts.
 	Proxy *faultproxy.Proxy
+	// EtcdProxy is in front of the replica's etcd connections (nil unless
+	// Etcd.Proxied); it outlives restarts.
+	EtcdProxy *faultproxy.Proxy
 
 	mu      sync.Mutex
 	runs    []*run
@@ -130,6 +135,13 @@ func StartProcesses(ctx context.Context, n int, cfg ProcessConfig) (*Processes, 
 			}
 			pr.Proxy = px
 		}
+		if cfg.Etcd != nil && cfg.Etcd.Proxied {
+			px, err := faultproxy.Start(cfg.Etcd.Addr)
+			if err != nil {
+				return nil, errors.Join(fmt.Errorf("harness: start etcd proxy of replica %d: %w", i, err), p.Close())
+			}
+			pr.EtcdProxy = px
+		}
 		p.procs = append(p.procs, pr)
 	}
 	for i := range n {
@@ -159,7 +171,15 @@ func (p *Processes) args(i int) ([]string, error) {
 	}
 	l := p.cfg.Leader
 	ms := func(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
-	return []string{"run",
+	var election []string
+	if e := p.cfg.Etcd; e != nil {
+		addr := e.Addr
+		if px := p.procs[i].EtcdProxy; px != nil {
+			addr = px.Addr()
+		}
+		election = e.etcdArgs(addr)
+	}
+	return append([]string{"run",
 		"--db-driver", dbCfg.Driver, "--db-dsn", dbCfg.DSN,
 		"--store", "gorm",
 		"--registry", "file://" + p.registry,
@@ -170,7 +190,7 @@ func (p *Processes) args(i int) ([]string, error) {
 		"--retry-period", ms(l.RetryPeriod), "--jitter-factor", fmt.Sprint(l.JitterFactor),
 		"--op-timeout", ms(l.OpTimeout), "--drain-timeout", ms(p.cfg.DrainTimeout),
 		"--log-format", "json", "--log-level", "info",
-	}, nil
+	}, election...), nil
 }
 
 // Restart starts a new process in slot i, whose previous process (if any)
@@ -554,6 +574,9 @@ func (p *Processes) Close() error {
 		}
 		if pr.Proxy != nil {
 			pr.Proxy.Close()
+		}
+		if pr.EtcdProxy != nil {
+			pr.EtcdProxy.Close()
 		}
 	}
 	return database.Close(p.observer)
