@@ -300,9 +300,13 @@ func NewClient(rc *rest.Config) (client kubernetes.Interface, closeIdle func(), 
 func (s *Server) Kubeconfig() string { return s.adminKC() }
 
 // WriteKubeconfig writes a kubeconfig file (mode 0600) that reaches the
-// apiserver with token, with context "test". server overrides the
-// apiserver's address (a proxy's host:port) when not empty.
+// apiserver with token (the system:masters user's when empty), with context
+// "test". server overrides the apiserver's address (a proxy's host:port)
+// when not empty.
 func (s *Server) WriteKubeconfig(path, token string, server ...string) error {
+	if token == "" {
+		token = s.token
+	}
 	host := s.apiserverURL()
 	if len(server) > 0 && server[0] != "" {
 		host = "https://" + server[0]

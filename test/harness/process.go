@@ -57,6 +57,9 @@ type ProcessConfig struct {
 	Output io.Writer
 	// Etcd, if set, elects through etcd instead of the lease row.
 	Etcd *EtcdElection
+	// ExtraArgs are appended to every replica's `run` flags (e.g. another
+	// election backend).
+	ExtraArgs []string
 }
 
 // Processes is a cluster of replica processes.
@@ -190,7 +193,7 @@ func (p *Processes) args(i int) ([]string, error) {
 		"--retry-period", ms(l.RetryPeriod), "--jitter-factor", fmt.Sprint(l.JitterFactor),
 		"--op-timeout", ms(l.OpTimeout), "--drain-timeout", ms(p.cfg.DrainTimeout),
 		"--log-format", "json", "--log-level", "info",
-	}, election...), nil
+	}, append(election, p.cfg.ExtraArgs...)...), nil
 }
 
 // Restart starts a new process in slot i, whose previous process (if any)

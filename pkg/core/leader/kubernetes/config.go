@@ -86,21 +86,22 @@ func (c Config) Validate() error {
 }
 
 // RESTConfig loads the client configuration: the Kubeconfig file, or the
-// in-cluster one when it is empty.
+// in-cluster one when it is empty. It has no client-side rate limit
+// (client-go's default is 5 requests/s): the elector paces itself by
+// RetryPeriod, and a limiter's wait would only eat into the renew deadline.
 func (c Config) RESTConfig() (*rest.Config, error) {
+	var rc *rest.Config
+	var err error
 	if c.Kubeconfig == "" {
-		rc, err := rest.InClusterConfig()
-		if err != nil {
+		if rc, err = rest.InClusterConfig(); err != nil {
 			if errors.Is(err, rest.ErrNotInCluster) {
 				return nil, fmt.Errorf("%w: kubeconfig is empty and this is not a pod: set kubeconfig", leader.ErrInvalidConfig)
 			}
 			return nil, fmt.Errorf("kubernetes election: in-cluster config: %w", err)
 		}
-		return rc, nil
-	}
-	rc, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig)
-	if err != nil {
+	} else if rc, err = clientcmd.BuildConfigFromFlags("", c.Kubeconfig); err != nil {
 		return nil, fmt.Errorf("%w: kubeconfig %q: %w", leader.ErrInvalidConfig, c.Kubeconfig, err)
 	}
+	rc.QPS = -1
 	return rc, nil
 }

@@ -417,5 +417,6 @@ var _ = Describe("Kubernetes election config", func() {
 		rc, err := c.RESTConfig()
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rc.Host).To(Equal("https://127.0.0.1:1"))
+		Expect(rc.QPS).To(BeNumerically("<", 0), "no client-side rate limit: the elector paces itself")
 	})
 })
