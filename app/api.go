@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -57,6 +58,14 @@ type API struct {
 	// Console serves the cluster page and its endpoints (console.go); nil
 	// serves neither.
 	Console *Console
+	// Subscribe delivers the runtime's role changes to the leader stream
+	// (api_watch.go); nil: the stream sees them on its next check.
+	Subscribe func(ctx context.Context) <-chan runtime.RoleChange
+	// WatchInterval and WatchKeepalive are the leader stream's timings; 0
+	// means DefaultWatchInterval and DefaultWatchKeepalive.
+	WatchInterval, WatchKeepalive time.Duration
+
+	streams streams // ends every leader stream at shutdown
 }
 
 // MaxListLimit bounds ?limit= of a resource list.
@@ -173,23 +182,46 @@ type SelfInfo struct {
 }
 
 func (a *API) leader(w http.ResponseWriter, r *http.Request) {
+	if v := r.URL.Query().Get("watch"); v != "" {
+		watch, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("watch %q: want true or false", v))
+			return
+		}
+		if watch {
+			a.watchLeader(w, r)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, a.leaderInfo(r.Context()))
+}
+
+// leaderInfo reads the lease from the database; when it cannot, it is the
+// lease as last observed, marked stale.
+func (a *API) leaderInfo(ctx context.Context) LeaderInfo {
+	rec, err := a.Lease.Leader(ctx)
+	if err != nil {
+		info := a.leaseInfo(a.Lease.Observed())
+		info.Stale, info.Error = true, err.Error()
+		return info
+	}
+	return a.leaseInfo(rec)
+}
+
+// leaseInfo is the lease rec with this replica.
+func (a *API) leaseInfo(rec leader.Record) LeaderInfo {
 	st := a.Status()
 	info := LeaderInfo{Self: SelfInfo{
 		Identity: a.Lease.Identity(), Role: st.Role, Leading: st.Role == runtime.RoleLeading,
 		Term: st.Term.Number, RoleSince: st.Since, Replica: a.replica(), PID: os.Getpid(),
 	}}
-	rec, err := a.Lease.Leader(r.Context())
-	if err != nil {
-		rec = a.Lease.Observed()
-		info.Stale, info.Error = true, err.Error()
-	}
 	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
 	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
 	info.Backend, info.Token, info.Candidates = rec.Backend, rec.Token, rec.Candidates
 	if !info.Held {
 		info.Holder = ""
 	}
-	writeJSON(w, http.StatusOK, info)
+	return info
 }
 
 func (a *API) replica() *int {

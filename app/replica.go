@@ -176,11 +176,14 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		Kinds:         servedKinds(cfg),
 		Log:           log.WithName("api"),
 		Console:       console,
+		Subscribe:     rt.Subscribe,
 	}
 }
 
 func newReplicaServer(cfg Config, api *API, log logr.Logger) *httpServer {
-	return newHTTPServer(cfg.HTTPAddress(), api.Handler(), cfg.HTTP.ShutdownTimeout.D(), log.WithName("http"))
+	s := newHTTPServer(cfg.HTTPAddress(), api.Handler(), cfg.HTTP.ShutdownTimeout.D(), log.WithName("http"))
+	s.srv.RegisterOnShutdown(api.CloseStreams) // Shutdown waits for open handlers: end the streams
+	return s
 }
 
 // wireLifecycle appends the hooks whose order matters, after the store's

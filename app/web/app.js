@@ -100,8 +100,9 @@ function membersOf(v) {
     role: m.role || '',
     term: m.term || 0,
     startedAt: m.startedAt || m.started || '',
-    lastSeen: m.lastSeen || m.seenAt || '',
-    gone: Boolean(m.gone || m.state === 'gone' || m.status === 'gone'),
+    lastSeen: m.seenAt || m.lastSeen || '',
+    error: m.error || '',
+    gone: Boolean(m.gone),
   }));
 }
 
@@ -208,7 +209,9 @@ function showReplicas() {
     tr.dataset.role = m.gone ? 'gone' : (leading ? 'leader' : 'follower');
     const roleCell = span('role' + (m.gone ? ' gone' : leading ? ' leading' : ''),
       m.gone ? 'Gone (not seen within the lease)' : roleText(role, leading));
-    tr.append(cell(span('id', m.identity), st && st.self ? ' (this page)' : ''), cell(roleCell),
+    const roleTd = cell(roleCell);
+    if (m.error) roleTd.append(Object.assign(document.createElement('div'), { className: 'error', textContent: `cannot take part in the election: ${m.error}` }));
+    tr.append(cell(span('id', m.identity), st && st.self ? ' (this page)' : ''), roleTd,
       cell(m.address || '–'), cell(m.version || '–'), cell(m.startedAt ? clock(m.startedAt) : '–'),
       ageCell(m.lastSeen));
     return tr;
