@@ -45,11 +45,11 @@ func Binary() (string, error) {
 			return p, nil
 		}
 	}
-	const p = "/usr/bin/chromium"
-	if _, err := os.Stat(p); err != nil {
-		return "", errors.New("chromium not installed (Debian package chromium; run scripts/install-chromium.sh)")
+	// Debian's path, for a PATH without /usr/bin.
+	if p, err := exec.LookPath("/usr/bin/chromium"); err == nil {
+		return p, nil
 	}
-	return p, nil
+	return "", errors.New("chromium not installed (Debian package chromium; run scripts/install-chromium.sh)")
 }
 
 // Browser is one Chromium process.

@@ -3,7 +3,7 @@
 //
 // ADMIN_TEST_LABEL_FILTER is passed to ginkgo as its label filter:
 // `make test` sets "!e2e" (the quick profile), `make test-e2e` sets "e2e"
-// (only what the quick profile leaves out; CI runs both). Labels in use: quick, e2e, sqlite, mysql, postgres, zookeeper, etcd.
+// (only what the quick profile leaves out; CI runs both). Labels in use: quick, e2e, sqlite, mysql, postgres, zookeeper, browser. etcd.
 package testenv
 
 import (
