@@ -18,8 +18,12 @@
 // roots, each interface and category, each application, each instance's
 // data) is re-read and re-watched when its watch fires, and the children are
 // diffed against what was last reported. A missing root is watched for its
-// creation. One goroutine owns that state; each pending watch has a small
-// forwarding goroutine, and all of them end with the term.
+// creation. One goroutine owns that state. Watch events reach it through
+// the client's event callback, queued in the order they arrived, so a
+// pending watch costs no goroutine (a registry of 100k instances has 100k
+// data watches at application level); the watches that fired together are
+// re-read in parallel. Every read of a walk below a root is made ahead, in
+// parallel, too; the first List returns what the first walk read.
 //
 // Sessions: a reconnect within the session keeps the watches (the client
 // re-sends them). When the session expires, the server has dropped every

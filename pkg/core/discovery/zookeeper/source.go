@@ -81,6 +81,11 @@ type registry struct {
 	// expired is set when the session expired.
 	session chan struct{}
 	expired atomic.Bool
+	// fired is signalled (coalesced) when a watch event is queued in
+	// firedQ, in the order the client received them.
+	fired   chan struct{}
+	firedMu sync.Mutex
+	firedQ  []zk.Event
 
 	sessionTimeout time.Duration
 
@@ -109,6 +114,7 @@ func Open(ctx context.Context, cfg Config, log logr.Logger) (source.Source, erro
 		log:            log.WithValues("servers", strings.Join(cfg.Servers, ",")),
 		sessionTimeout: cfg.SessionTimeout,
 		session:        make(chan struct{}, 1),
+		fired:          make(chan struct{}, 1),
 		done:           make(chan struct{}),
 		malformed:      map[string]bool{},
 	}
@@ -125,6 +131,13 @@ func Open(ctx context.Context, cfg Config, log logr.Logger) (source.Source, erro
 // onEvent runs on the client's goroutine and must not block.
 func (r *registry) onEvent(ev zk.Event) {
 	if ev.Type != zk.EventSession {
+		r.firedMu.Lock()
+		r.firedQ = append(r.firedQ, ev)
+		r.firedMu.Unlock()
+		select {
+		case r.fired <- struct{}{}:
+		default:
+		}
 		return
 	}
 	if ev.State == zk.StateExpired {
@@ -134,6 +147,15 @@ func (r *registry) onEvent(ev zk.Event) {
 	case r.session <- struct{}{}:
 	default:
 	}
+}
+
+// takeFired returns the queued watch events and empties the queue.
+func (r *registry) takeFired() []zk.Event {
+	r.firedMu.Lock()
+	defer r.firedMu.Unlock()
+	evs := r.firedQ
+	r.firedQ = nil
+	return evs
 }
 
 // Watch waits for a session (at most the session timeout), sets every

@@ -20,22 +20,12 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
-// fired is a watch event handed to the watcher by a forwarder.
-type fired struct {
-	gen  int
-	path string
-	ev   zk.Event
-}
-
 // watcher owns the watches of one term. Only run's goroutine touches its
 // fields, except the forwarders' channel.
 type watcher struct {
 	r     *registry
 	out   chan<- source.Change
-	fired chan fired
 
-	// gen counts full walks; a watch set in an earlier walk is ignored.
-	gen int
 	// watching holds the paths with a pending watch of this generation.
 	watching map[string]bool
 	// known holds the registrations last reported, by node path.
@@ -74,7 +64,7 @@ const aheadWorkers = 32
 var errStopping = errors.New("stopping")
 
 func newWatcher(r *registry, out chan<- source.Change) *watcher {
-	return &watcher{r: r, out: out, fired: make(chan fired), watching: map[string]bool{},
+	return &watcher{r: r, out: out, watching: map[string]bool{},
 		known: map[string]store.Resource{}, below: map[string]map[string]struct{}{}, ahead: map[string]read{}}
 }
 
@@ -121,9 +111,11 @@ func (w *watcher) run(ctx context.Context) error {
 				w.r.log.Info("session expired; walking the registry again once reconnected")
 				w.rewalk = true
 			}
-		case f := <-w.fired:
-			if err := w.resync(ctx, w.firedBatch(f)); err != nil {
-				return stopped(err)
+		case <-w.r.fired:
+			for evs := w.r.takeFired(); len(evs) > 0; evs = evs[min(len(evs), maxFired):] {
+				if err := w.resync(ctx, w.firedPaths(evs[:min(len(evs), maxFired)])); err != nil {
+					return stopped(err)
+				}
 			}
 		}
 	}
@@ -132,28 +124,21 @@ func (w *watcher) run(ctx context.Context) error {
 // maxFired bounds how many fired watches are re-read together.
 const maxFired = 256
 
-// firedBatch returns the paths of f and of the watches fired with it
-// (already waiting, at most maxFired), in the order they fired.
-func (w *watcher) firedBatch(f fired) []string {
+// firedPaths returns the watched paths of evs, in the order they fired. A
+// path not watched (a watch of an earlier walk, a read ahead that was not
+// used) is left out: its current watch, if any, reports it.
+func (w *watcher) firedPaths(evs []zk.Event) []string {
 	var paths []string
-	for {
-		if f.gen == w.gen {
-			delete(w.watching, f.path)
-			if f.ev.Type == zk.EventNotWatching {
-				w.rewalk = true
-			} else {
-				paths = append(paths, f.path)
-			}
-		}
-		if len(paths) == maxFired {
-			return paths
-		}
-		select {
-		case f = <-w.fired:
-		default:
-			return paths
+	for _, ev := range evs {
+		switch {
+		case ev.Type == zk.EventNotWatching:
+			w.rewalk = true
+		case w.watching[ev.Path]:
+			delete(w.watching, ev.Path)
+			paths = append(paths, ev.Path)
 		}
 	}
+	return paths
 }
 
 // resync syncs each path, their reads made in parallel first: under churn
@@ -193,7 +178,6 @@ func stopped(err error) error {
 
 // walk sets every watch anew and reports what changed since the last walk.
 func (w *watcher) walk(ctx context.Context) error {
-	w.gen++
 	w.watching = map[string]bool{}
 	w.rewalk = false
 	for _, root := range []string{InterfaceRoot, ApplicationRoot} {
@@ -389,25 +373,11 @@ func (w *watcher) failed(p string, err error) error {
 	}
 }
 
-// watch hands a one-shot watch to a forwarder goroutine.
-func (w *watcher) watch(p string, ch <-chan zk.Event) {
+// watch records that p has a pending watch. Its event comes through the
+// client's event callback (registry.onEvent), not through ch: no goroutine
+// waits on each watch.
+func (w *watcher) watch(p string, _ <-chan zk.Event) {
 	w.watching[p] = true
-	gen := w.gen
-	w.r.wg.Add(1)
-	go func() {
-		defer w.r.wg.Done()
-		select {
-		case ev, ok := <-ch:
-			if !ok {
-				return
-			}
-			select {
-			case w.fired <- fired{gen: gen, path: p, ev: ev}:
-			case <-w.r.done:
-			}
-		case <-w.r.done:
-		}
-	}()
 }
 
 // report sends res unless it is what was last reported for its path.
