@@ -23,8 +23,8 @@ import (
 // watcher owns the watches of one term. Only run's goroutine touches its
 // fields, except the forwarders' channel.
 type watcher struct {
-	r     *registry
-	out   chan<- source.Change
+	r   *registry
+	out chan<- source.Change
 
 	// watching holds the paths with a pending watch of this generation.
 	watching map[string]bool
