@@ -2,6 +2,7 @@ package discovery_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
+	"github.com/apache/dubbo-admin/pkg/core/source"
 	"github.com/apache/dubbo-admin/pkg/core/source/sourcetest"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
@@ -210,5 +212,44 @@ var _ = Describe("The example registry", func() {
 		Expect(byKind[discovery.KindApplication]).To(HaveLen(4))
 		Expect(byKind[discovery.KindInstance]).To(HaveLen(7))
 		Expect(byKind[discovery.KindService]).To(HaveLen(4))
+	})
+})
+
+var _ = Describe("The view in batches", func() {
+	It("derives each resource a batch touches once, ending where change-by-change Apply ends", func() {
+		regs := func(n int) []source.Change {
+			var out []source.Change
+			for i := range n {
+				res, err := discovery.NewRegistration(fmt.Sprintf("reg-%d", i), discovery.Registration{
+					Application: "shop", IP: fmt.Sprintf("10.0.0.%d", i), Port: 20880, Side: discovery.SideProvider,
+					Interface: "org.example.Cart", Version: "1.0.0", Protocol: "dubbo",
+				})
+				Expect(err).NotTo(HaveOccurred())
+				out = append(out, source.Upsert(res))
+			}
+			return append(out, source.Delete(discovery.KindRegistration, "reg-0"))
+		}
+		one, batched := discovery.NewView(), discovery.NewView().(source.BatchView)
+		final := map[string]store.Resource{}
+		for _, c := range regs(5) {
+			for _, sc := range one.Apply(c) {
+				final[sc.Resource.Kind+"/"+sc.Resource.Key] = sc.Resource
+				if sc.Type == store.Deleted {
+					delete(final, sc.Resource.Kind+"/"+sc.Resource.Key)
+				}
+			}
+			batched.Add(c)
+		}
+		flushed := batched.Flush()
+		got := map[string]store.Resource{}
+		for _, sc := range flushed {
+			Expect(got).NotTo(HaveKey(sc.Resource.Kind+"/"+sc.Resource.Key), "derived twice in one batch")
+			if sc.Type == store.Upserted {
+				got[sc.Resource.Kind+"/"+sc.Resource.Key] = sc.Resource
+			}
+		}
+		Expect(got).To(Equal(final))
+		Expect(flushed).To(HaveLen(6), "one Application, one Service, four Instances (the fifth came and went)")
+		Expect(batched.Flush()).To(BeEmpty())
 	})
 })

@@ -24,6 +24,9 @@ type view struct {
 	// written: the spec last handed to the store per derived resource, so
 	// a registration change that alters nothing visible writes nothing.
 	written map[ref][]byte
+	// dirty: the derived resources changes were Added to since the last
+	// Flush.
+	dirty map[ref]struct{}
 }
 
 func newView() *view {
@@ -31,6 +34,7 @@ func newView() *view {
 		regs:    map[string]Registration{},
 		index:   map[ref]map[string]struct{}{},
 		written: map[ref][]byte{},
+		dirty:   map[ref]struct{}{},
 	}
 }
 
@@ -55,15 +59,22 @@ func (v *view) Reset(items []store.Resource) (map[string][]store.Resource, error
 	return out, nil
 }
 
+// Apply folds in one change and returns the store changes it causes.
 func (v *view) Apply(c source.Change) []source.Change {
+	v.Add(c)
+	return v.Flush()
+}
+
+// Add folds in one change; Flush returns what it changed in the store
+// (source.BatchView), so that a batch re-derives each resource once.
+func (v *view) Add(c source.Change) {
 	if c.Resource.Kind != KindRegistration {
-		return nil
+		return
 	}
 	id := c.Resource.Key
-	affected := map[ref]struct{}{}
 	if old, ok := v.regs[id]; ok {
 		for _, rf := range refsOf(old) {
-			affected[rf] = struct{}{}
+			v.dirty[rf] = struct{}{}
 		}
 		v.remove(id, old)
 	}
@@ -72,12 +83,17 @@ func (v *view) Apply(c source.Change) []source.Change {
 		if err == nil {
 			v.add(id, r)
 			for _, rf := range refsOf(r) {
-				affected[rf] = struct{}{}
+				v.dirty[rf] = struct{}{}
 			}
 		}
 	}
+}
+
+// Flush derives every resource changes were Added to since the last Flush
+// and returns the store changes, in kind and key order.
+func (v *view) Flush() []source.Change {
 	var out []source.Change
-	for _, rf := range slices.SortedFunc(maps.Keys(affected), compareRef) {
+	for _, rf := range slices.SortedFunc(maps.Keys(v.dirty), compareRef) {
 		res, ok := v.derive(rf)
 		prev, had := v.written[rf]
 		switch {
@@ -89,6 +105,7 @@ func (v *view) Apply(c source.Change) []source.Change {
 			out = append(out, source.Delete(rf.kind, rf.key))
 		}
 	}
+	clear(v.dirty)
 	return out
 }
 

@@ -29,7 +29,8 @@ type Loop struct {
 	Store store.ResourceStore
 	// Resync is the period of the full relist; 0 disables it.
 	Resync time.Duration
-	// BatchSize bounds how many store changes one write carries (0:
+	// BatchSize bounds how many store changes one write carries (for a
+	// BatchView: how many source changes it holds back) (0:
 	// DefaultBatchSize); BatchDelay bounds how long the first of them waits
 	// for others before the write (0: DefaultBatchDelay), unless a write is
 	// in flight: the next batch fills meanwhile and is handed over when it
@@ -86,21 +87,32 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 	// batch holds the store changes not handed to the writer yet; due
 	// fires delay after the first of them arrived. One batch at a time is
 	// being written (inflight) while the next one fills.
+	// A BatchView derives at the end of the batch: added counts the
+	// changes it holds back.
 	w := startWriter(ctx, l.Store, l.Name)
 	defer w.stop()
 	var batch []Change
+	bv, deferred := view.(BatchView)
+	added := 0
+	pending := func() int { return len(batch) + added }
 	inflight := false
 	due := time.NewTimer(delay)
 	due.Stop()
 	defer due.Stop()
 	send := func() {
 		due.Stop()
+		if deferred {
+			batch, added = append(batch, bv.Flush()...), 0
+		}
+		if len(batch) == 0 {
+			return // the changes cancelled out
+		}
 		w.in <- batch
 		batch, inflight = nil, true
 	}
 	for {
 		in, written := changes, w.done
-		if inflight && len(batch) >= size {
+		if inflight && pending() >= size {
 			in = nil // full while the writer is busy: the source waits
 		}
 		if !inflight {
@@ -114,7 +126,7 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 			if err != nil {
 				return l.end(ctx, err)
 			}
-			if len(batch) > 0 { // it waited for the write: no reason to wait more
+			if pending() > 0 { // it waited for the write: no reason to wait more
 				send()
 			}
 		case c, ok := <-in:
@@ -125,15 +137,20 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 				}
 				return l.end(ctx, fmt.Errorf("%s: %w", l.Name, cause)) // the next run relists
 			}
-			if len(batch) == 0 {
+			if pending() == 0 {
 				due.Reset(delay)
 			}
-			batch = append(batch, view.Apply(c)...)
-			if !inflight && len(batch) >= size {
+			if deferred {
+				bv.Add(c)
+				added++
+			} else {
+				batch = append(batch, view.Apply(c)...)
+			}
+			if !inflight && pending() >= size {
 				send()
 			}
 		case <-due.C:
-			if !inflight && len(batch) > 0 {
+			if !inflight && pending() > 0 {
 				send()
 			}
 		case <-resync:
@@ -145,7 +162,7 @@ func (l *Loop) Run(ctx context.Context) (err error) {
 				}
 				inflight = false
 			}
-			batch = nil
+			batch, added = nil, 0 // Reset forgets what a BatchView held back
 			due.Stop()
 			if err := l.relist(ctx, src, view, false); err != nil {
 				return l.end(ctx, err)

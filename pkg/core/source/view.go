@@ -21,6 +21,19 @@ type View interface {
 	Apply(c Change) []Change
 }
 
+// BatchView is a View that can defer what it derives to the end of a
+// batch: the loop calls Add for each change of a batch and Flush once
+// before writing it, so a resource that many changes touch is derived and
+// written once. Apply must equal Add then Flush.
+type BatchView interface {
+	View
+	// Add folds in one change, deferring the store changes it causes.
+	Add(c Change)
+	// Flush returns the store changes caused by every change Added since
+	// the last Flush (or Reset), each resource at most once.
+	Flush() []Change
+}
+
 // Identity is the View that stores what the source reports, for sources
 // whose items are already of the stored kinds.
 func Identity(kinds ...string) View { return identity(slices.Clone(kinds)) }

@@ -26,30 +26,32 @@ type pending struct {
 
 // coalesce validates changes and keeps, per kind and key, the last one,
 // sorted by kind and key: the state the batch leaves does not depend on
-// the changes between a key's first and last.
+// the changes between a key's first and last. Only the last upsert of a
+// key is normalized (a stream repeats hot keys); every change's type, kind
+// and key are checked.
 func coalesce(changes []Change) ([]pending, error) {
-	last := make(map[[2]string]pending, len(changes))
+	last := make(map[[2]string]int, len(changes))
 	for i, c := range changes {
+		if c.Type != Upserted && c.Type != Deleted {
+			return nil, fmt.Errorf("%w: changes[%d] (%s/%s) has type %q: want %q or %q",
+				ErrInvalid, i, c.Resource.Kind, c.Resource.Key, c.Type, Upserted, Deleted)
+		}
+		if err := validateKindKey(c.Resource.Kind, c.Resource.Key); err != nil {
+			return nil, fmt.Errorf("changes[%d]: %w", i, err)
+		}
+		last[[2]string{c.Resource.Kind, c.Resource.Key}] = i
+	}
+	out := make([]pending, 0, len(last))
+	for _, i := range last {
+		c := changes[i]
 		p := pending{typ: c.Type, kind: c.Resource.Kind, key: c.Resource.Key}
-		switch c.Type {
-		case Upserted:
+		if c.Type == Upserted {
 			s, err := normalize(c.Resource)
 			if err != nil {
 				return nil, fmt.Errorf("changes[%d]: %w", i, err)
 			}
 			p.s = s
-		case Deleted:
-			if err := validateKindKey(p.kind, p.key); err != nil {
-				return nil, fmt.Errorf("changes[%d]: %w", i, err)
-			}
-		default:
-			return nil, fmt.Errorf("%w: changes[%d] (%s/%s) has type %q: want %q or %q",
-				ErrInvalid, i, p.kind, p.key, c.Type, Upserted, Deleted)
 		}
-		last[[2]string{p.kind, p.key}] = p
-	}
-	out := make([]pending, 0, len(last))
-	for _, p := range last {
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b pending) int {

@@ -21,12 +21,12 @@ import (
 )
 
 // watcher owns the watches of one term. Only run's goroutine touches its
-// fields, except the forwarders' channel.
+// fields (the registry queues the fired watches).
 type watcher struct {
 	r   *registry
 	out chan<- source.Change
 
-	// watching holds the paths with a pending watch of this generation.
+	// watching holds the paths with a pending watch.
 	watching map[string]bool
 	// known holds the registrations last reported, by node path.
 	known map[string]store.Resource
