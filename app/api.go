@@ -159,6 +159,10 @@ type LeaderInfo struct {
 	Backend    string   `json:"backend,omitempty"`
 	Token      string   `json:"token,omitempty"`
 	Candidates []string `json:"candidates,omitempty"`
+	// Path is the term's failover path (lock-fenced or lease-only) and
+	// PathReason why it is lease-only.
+	Path       string `json:"path,omitempty"`
+	PathReason string `json:"pathReason,omitempty"`
 	// Stale is true when the database could not be read: the lease is the
 	// one this replica last saw, and Error says why.
 	Stale bool     `json:"stale,omitempty"`
@@ -218,6 +222,7 @@ func (a *API) leaseInfo(rec leader.Record) LeaderInfo {
 	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
 	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
 	info.Backend, info.Token, info.Candidates = rec.Backend, rec.Token, rec.Candidates
+	info.Path, info.PathReason = rec.Path, rec.PathReason
 	if !info.Held {
 		info.Holder = ""
 	}

@@ -92,6 +92,11 @@ type ElectionConfig struct {
 	Backend    string                   `json:"backend"`
 	Kubernetes KubernetesElectionConfig `json:"kubernetes"`
 	Etcd       EtcdConfig               `json:"etcd"`
+	// FastFailover, LockWindow and LockCheckPeriod: the session-lock path
+	// (leader.Config).
+	FastFailover    bool     `json:"fastFailover"`
+	LockWindow      Duration `json:"lockWindow"`
+	LockCheckPeriod Duration `json:"lockCheckPeriod"`
 }
 
 // Leader returns the election's leader.Config.
@@ -103,6 +108,10 @@ func (e ElectionConfig) Leader() leader.Config {
 		RetryPeriod:   e.RetryPeriod.D(),
 		JitterFactor:  e.JitterFactor,
 		OpTimeout:     e.OpTimeout.D(),
+
+		FastFailover:    e.FastFailover,
+		LockWindow:      e.LockWindow.D(),
+		LockCheckPeriod: e.LockCheckPeriod.D(),
 	}
 }
 
@@ -148,6 +157,10 @@ func Default() Config {
 			OpTimeout:     Duration(lc.OpTimeout),
 			Backend:       ElectionSQL,
 			Etcd:          defaultEtcdConfig(),
+
+			FastFailover:    lc.FastFailover,
+			LockWindow:      Duration(lc.LockWindow),
+			LockCheckPeriod: Duration(lc.LockCheckPeriod),
 		},
 		Runtime:      RuntimeConfig{DrainTimeout: Duration(5e9)},
 		Log:          LogConfig{Format: LogConsole, Level: "info"},

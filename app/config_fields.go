@@ -54,6 +54,19 @@ func floatField(key, env, flag, scope, usage string, p func(*Config) *float64) f
 		get: func(c Config) string { return strconv.FormatFloat(*p(&c), 'g', -1, 64) }}
 }
 
+func boolField(key, env, flag, scope, usage string, p func(*Config) *bool) field {
+	return field{key: key, env: env, flag: flag, kind: "bool", scope: scope, usage: usage,
+		set: func(c *Config, s string) error {
+			v, err := strconv.ParseBool(strings.TrimSpace(s))
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", s)
+			}
+			*p(c) = v
+			return nil
+		},
+		get: func(c Config) string { return strconv.FormatBool(*p(&c)) }}
+}
+
 func durField(key, env, flag, scope, usage string, p func(*Config) *Duration) field {
 	return field{key: key, env: env, flag: flag, kind: "duration", scope: scope, usage: usage,
 		set: func(c *Config, s string) error {
@@ -111,6 +124,14 @@ var fields = append([]field{
 		"followers poll every retry-period*(1+random*jitter-factor)", func(c *Config) *float64 { return &c.Election.JitterFactor }),
 	durField("election.opTimeout", "ADMIN_ELECTION_OP_TIMEOUT", "op-timeout", scopeAll,
 		"timeout of each lease statement", func(c *Config) *Duration { return &c.Election.OpTimeout }),
+	boolField("election.fastFailover", "ADMIN_ELECTION_FAST_FAILOVER", "fast-failover", scopeRun,
+		"session-lock fast path: a crashed leader is replaced about lock-window after the crash, not a lease duration",
+		func(c *Config) *bool { return &c.Election.FastFailover }),
+	durField("election.lockWindow", "ADMIN_ELECTION_LOCK_WINDOW", "lock-window", scopeRun,
+		"how long a lock-fenced leader leads past the start of its last successful lock check (< renew-deadline)",
+		func(c *Config) *Duration { return &c.Election.LockWindow }),
+	durField("election.lockCheckPeriod", "ADMIN_ELECTION_LOCK_CHECK_PERIOD", "lock-check-period", scopeRun,
+		"how often the leader checks its session lock (<= lock-window/3)", func(c *Config) *Duration { return &c.Election.LockCheckPeriod }),
 	durField("runtime.drainTimeout", "ADMIN_RUNTIME_DRAIN_TIMEOUT", "drain-timeout", scopeRun,
 		"how long leader components may take to stop when a term ends (then the replica exits)",
 		func(c *Config) *Duration { return &c.Runtime.DrainTimeout }),

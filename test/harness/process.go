@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -182,6 +183,10 @@ func (p *Processes) args(i int) ([]string, error) {
 		}
 		election = e.etcdArgs(addr)
 	}
+	lock := []string{"--fast-failover=" + strconv.FormatBool(l.FastFailover)}
+	if l.FastFailover {
+		lock = append(lock, "--lock-window", ms(l.LockWindow), "--lock-check-period", ms(l.LockCheckPeriod))
+	}
 	return append([]string{"run",
 		"--db-driver", dbCfg.Driver, "--db-dsn", dbCfg.DSN,
 		"--store", "gorm",
@@ -193,7 +198,7 @@ func (p *Processes) args(i int) ([]string, error) {
 		"--retry-period", ms(l.RetryPeriod), "--jitter-factor", fmt.Sprint(l.JitterFactor),
 		"--op-timeout", ms(l.OpTimeout), "--drain-timeout", ms(p.cfg.DrainTimeout),
 		"--log-format", "json", "--log-level", "info",
-	}, append(election, p.cfg.ExtraArgs...)...), nil
+	}, append(append(election, lock...), p.cfg.ExtraArgs...)...), nil
 }
 
 // Restart starts a new process in slot i, whose previous process (if any)

@@ -38,6 +38,19 @@ type Config struct {
 	// OpTimeout bounds every statement; the leader also never waits past its
 	// deadline.
 	OpTimeout time.Duration `json:"opTimeout" yaml:"opTimeout"`
+	// FastFailover turns on the session-lock path (see the package doc):
+	// a follower takes over from a crashed leader about LockWindow after
+	// the crash instead of a lease duration, and a released lease wakes a
+	// follower at once. Off, every term is lease-only.
+	FastFailover bool `json:"fastFailover" yaml:"fastFailover"`
+	// LockWindow (D) is how long, on the leader's monotonic clock from the
+	// start of its last successful lock check, a lock-fenced leader keeps
+	// leading without another; a follower that got the lock waits
+	// LockWindow*(1+10%)+5ms before it takes over.
+	LockWindow time.Duration `json:"lockWindow" yaml:"lockWindow"`
+	// LockCheckPeriod (P) is how often the leader checks its lock; at most
+	// LockWindow/3.
+	LockCheckPeriod time.Duration `json:"lockCheckPeriod" yaml:"lockCheckPeriod"`
 }
 
 // DefaultName is the election of Admin's data-source components.
@@ -53,8 +66,15 @@ func DefaultConfig() Config {
 		RetryPeriod:   time.Second,
 		JitterFactor:  0.2,
 		OpTimeout:     time.Second,
+
+		FastFailover:    DefaultFastFailover,
+		LockWindow:      300 * time.Millisecond,
+		LockCheckPeriod: 100 * time.Millisecond,
 	}
 }
+
+// DefaultFastFailover is whether DefaultConfig turns the session-lock path on.
+const DefaultFastFailover = true
 
 // Validate checks every field and the relation
 // LeaseDuration > RenewDeadline > RetryPeriod*(1+JitterFactor) + OpTimeout.
@@ -63,21 +83,9 @@ func (c Config) Validate() error {
 	if err := ValidateName(c.Name); err != nil {
 		return err
 	}
-	for _, f := range []struct {
-		field string
-		value time.Duration
-	}{
-		{"leaseDuration", c.LeaseDuration},
-		{"renewDeadline", c.RenewDeadline},
-		{"retryPeriod", c.RetryPeriod},
-		{"opTimeout", c.OpTimeout},
-	} {
-		if f.value < time.Millisecond {
-			return fmt.Errorf("%w: %s is %v: must be at least 1ms", ErrInvalidConfig, f.field, f.value)
-		}
-		if f.value%time.Millisecond != 0 {
-			return fmt.Errorf("%w: %s is %v: must be a whole number of milliseconds", ErrInvalidConfig, f.field, f.value)
-		}
+	if err := checkMillis("", field{"leaseDuration", c.LeaseDuration}, field{"renewDeadline", c.RenewDeadline},
+		field{"retryPeriod", c.RetryPeriod}, field{"opTimeout", c.OpTimeout}); err != nil {
+		return err
 	}
 	if c.JitterFactor < 0 || c.JitterFactor > 1 || c.JitterFactor != c.JitterFactor {
 		return fmt.Errorf("%w: jitterFactor is %v: must be between 0 and 1", ErrInvalidConfig, c.JitterFactor)
@@ -88,6 +96,43 @@ func (c Config) Validate() error {
 	slowestTry := time.Duration(float64(c.RetryPeriod)*(1+c.JitterFactor)) + c.OpTimeout
 	if c.RenewDeadline <= slowestTry {
 		return fmt.Errorf("%w: renewDeadline (%v) must be greater than retryPeriod*(1+jitterFactor) + opTimeout (%v)", ErrInvalidConfig, c.RenewDeadline, slowestTry)
+	}
+	if c.FastFailover {
+		return c.validateLock()
+	}
+	return nil
+}
+
+// validateLock checks the session-lock timings:
+// renewDeadline > lockWindow >= 3*lockCheckPeriod.
+func (c Config) validateLock() error {
+	if err := checkMillis(" when fastFailover is on", field{"lockWindow", c.LockWindow}, field{"lockCheckPeriod", c.LockCheckPeriod}); err != nil {
+		return err
+	}
+	if 3*c.LockCheckPeriod > c.LockWindow {
+		return fmt.Errorf("%w: lockCheckPeriod (%v) must be at most lockWindow/3 (%v)", ErrInvalidConfig, c.LockCheckPeriod, c.LockWindow/3)
+	}
+	if c.LockWindow >= c.RenewDeadline {
+		return fmt.Errorf("%w: lockWindow (%v) must be less than renewDeadline (%v)", ErrInvalidConfig, c.LockWindow, c.RenewDeadline)
+	}
+	return nil
+}
+
+type field struct {
+	name  string
+	value time.Duration
+}
+
+// checkMillis requires each duration to be a whole number of milliseconds,
+// at least one (when adds the condition to the message).
+func checkMillis(when string, fields ...field) error {
+	for _, f := range fields {
+		if f.value < time.Millisecond {
+			return fmt.Errorf("%w: %s is %v: must be at least 1ms%s", ErrInvalidConfig, f.name, f.value, when)
+		}
+		if f.value%time.Millisecond != 0 {
+			return fmt.Errorf("%w: %s is %v: must be a whole number of milliseconds", ErrInvalidConfig, f.name, f.value)
+		}
 	}
 	return nil
 }

@@ -37,7 +37,19 @@ var _ = Describe("Config", Label("quick"), func() {
 			"leaseDuration (7s) must be greater than renewDeadline (7s)"),
 		Entry("renew deadline too short for one retry", func(c *leader.Config) { c.RenewDeadline = 2 * time.Second },
 			"renewDeadline (2s) must be greater than retryPeriod*(1+jitterFactor) + opTimeout (2.2s)"),
+		Entry("zero lock window", func(c *leader.Config) { c.LockWindow = 0 }, "lockWindow is 0s: must be at least 1ms when fastFailover is on"),
+		Entry("sub-millisecond lock check", func(c *leader.Config) { c.LockCheckPeriod = 1500 * time.Microsecond }, "lockCheckPeriod is 1.5ms"),
+		Entry("lock check too rare for its window", func(c *leader.Config) { c.LockCheckPeriod = 101 * time.Millisecond },
+			"lockCheckPeriod (101ms) must be at most lockWindow/3 (100ms)"),
+		Entry("lock window not below the renew deadline", func(c *leader.Config) { c.LockWindow, c.LockCheckPeriod = 7*time.Second, time.Second },
+			"lockWindow (7s) must be less than renewDeadline (7s)"),
 	)
+
+	It("ignores the lock timings while fast failover is off", func() {
+		c := leader.DefaultConfig()
+		c.FastFailover, c.LockWindow, c.LockCheckPeriod = false, 0, 0
+		Expect(c.Validate()).To(Succeed())
+	})
 
 	It("accepts hostile but valid names", func() {
 		for _, name := range []string{`'; DROP TABLE leader_leases; --`, `"quoted"`, "选举-élection-🗳", `back\slash`} {

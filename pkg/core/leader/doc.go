@@ -103,6 +103,84 @@
 // lock that orders it against the next acquisition, so a write of an old
 // term can never land after a newer term began.
 //
+// # The session lock (fast failover)
+//
+// With Config.FastFailover (the default) a crashed leader is replaced about
+// LockWindow (D, 300ms) after the crash instead of about a lease duration
+// later, and a released lease wakes a follower at once. The lease stays the
+// authority; the lock only lets a follower take it early. Each candidate
+// holds a connection of its own, outside GORM's pool (one per replica), to
+// a session lock of the election (lock.go): MySQL/MariaDB GET_LOCK (the
+// name a hash of database and election: MariaDB's names are server-wide),
+// PostgreSQL pg_advisory_lock, SQLite an flock(2) on a side file next to
+// the database. Followers wait on the lock between their polls of the
+// lease; the server (or the kernel) frees it the moment the holder's session
+// or process ends. A free lock does not mean the leader stopped: the server
+// also ends sessions of live processes (KILL, pg_terminate_backend, idle
+// timeouts, a failover, a partition the server times out first), so the
+// rule is:
+//
+//   - The leader checks its lock every LockCheckPeriod (P <= D/3) on the
+//     lock connection (IS_USED_LOCK(name) = CONNECTION_ID(); a granted
+//     pg_locks row of pg_backend_pid(); the side file's inode), and its term
+//     ends at once on any error of that connection. It may act only while
+//     less than D has passed, on its monotonic clock, since the start of
+//     its last successful check (the term context is cancelled then, and
+//     ValidUntil is at most that instant, so the runtime fail-stops a
+//     component still running), and while its lease is valid.
+//   - A term acquired while holding the lock is lock-fenced: its row records
+//     the lock's server identity (host, port and server id, or address,
+//     port and start time for PostgreSQL, plus the database; the side
+//     file's device and inode), the lock session (connection id, backend
+//     pid) and D. Any other term is lease-only, with the reason in the row.
+//   - A follower that gets the lock may take over an unexpired lease only
+//     if the row says its holder is lock-fenced on the same server identity
+//     in another session, and only after waiting D*(1+10%)+5ms from the
+//     moment its lock call returned, with a conditional takeover on the old
+//     term (holder, term and lock columns unchanged) that mints the next
+//     term in the same transaction, as acquisition does. Otherwise it waits
+//     for the lease to expire, as without the lock.
+//
+// Why this is safe: the lock is exclusive on one server, so when the
+// follower's lock call returns at t0 the leader's session had lost it
+// before t0, and any check the leader started after the loss fails; its
+// last successful check started before t0, so it stops acting before
+// t0 + D by its clock, which is before t0 + D*(1+10%) by the follower's as
+// long as the two monotonic clocks' rates differ by less than 10%. The
+// takeover, conditional on the old term, serializes with the old leader's
+// renewals, and the fenced writes of the old term fail from the new term's
+// mint on, whatever the timing. On SQLite the kernel frees an flock only
+// when its descriptor closes, which the elector does only after Resign
+// released the lease or once D has passed since its last check (a process
+// that dies cannot act), on the same machine and so the same monotonic
+// clock: the follower takes over without waiting.
+//
+// Graceful handover: Resign releases the lease, then unlocks; a follower
+// blocked on the lock wakes and takes the free lease at once. A follower that
+// does not hold the lock leaves a free lease one retry period to the lock's
+// holder before taking it lease-only.
+//
+// What breaks the lock's exclusion, and what the elector does about it:
+//
+//   - A pooler in transaction mode (PgBouncer) or a multiplexing proxy runs
+//     each statement on any server session, and may give two clients the
+//     same one (the locks are re-entrant, so both "get" it). Detected: the
+//     session behind the lock connection changing between two statements
+//     (at the lock, at every check), and a follower getting the lock in the
+//     session the holder's row names. The term turns lease-only (the row
+//     first, conditionally, before its window ends; else the term ends) and
+//     fast failover stays off for the elector's life, with one warning.
+//   - A database failover or a server restart frees every lock; the old
+//     leader's checks fail (its session is gone), and a follower on another
+//     server sees another identity and waits for the lease.
+//   - Not detected: two distinct servers that report the same identity (the
+//     same host name, port and server id on MySQL; the same address, port
+//     and start time on PostgreSQL) behind one address; a proxy that keeps
+//     a client's session pinned yet replays GET_LOCK on another server; a
+//     side file on a network file system whose flock is not shared between
+//     machines (SQLite is for one machine only); monotonic clocks whose
+//     rates differ by more than 10%. For those, turn FastFailover off.
+//
 // The package does not log at steady state: one line per transition
 // (acquired, lost, released, renewed late) with holder and term. Failing
 // campaign attempts are logged as errors once per change of cause (and

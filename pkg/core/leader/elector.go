@@ -78,9 +78,13 @@ type LeaseElector struct {
 	observer Observer
 	clock    Clock
 
-	mu       sync.Mutex
-	observed Record
-	trouble  troubleLog
+	// openLock opens the session lock (a seam for tests).
+	openLock func(ctx context.Context, db *gorm.DB, election string) (sessionLock, error)
+
+	mu         sync.Mutex
+	observed   Record
+	trouble    troubleLog
+	lockBroken string // why the session lock is off for this elector's life
 }
 
 var (
@@ -99,7 +103,7 @@ func NewLeaseElector(db *gorm.DB, epochs *Epochs, cfg Config, opts ...Option) (*
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	e := &LeaseElector{lease: lease, cfg: cfg, log: logr.Discard(), clock: realClock{}}
+	e := &LeaseElector{lease: lease, cfg: cfg, log: logr.Discard(), clock: realClock{}, openLock: openSessionLock}
 	for _, o := range opts {
 		o(e)
 	}
@@ -171,22 +175,36 @@ func (e *LeaseElector) observe(r Record) {
 // in case they were dropped) and logged once per change of cause; only ctx
 // ends a campaign early. The returned Leadership's context is derived from
 // ctx.
+//
+// With FastFailover the campaign also holds a session lock connection: it
+// waits for the lock instead of sleeping between attempts, and once it holds
+// the lock it takes over a lock-fenced lease before it expires (see the
+// package doc for the rule).
 func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
+	c := e.newCandidacy()
+	defer c.close()
 	for {
+		c.ensure(ctx)
 		sent := e.clock.Now()
-		rec, err := e.tryAcquire(ctx)
-		if ao, ok := e.observer.(AcquireObserver); ok && ctx.Err() == nil {
+		rec, acq, checked, err := e.tryAcquire(ctx, c)
+		if ao, ok := e.observer.(AcquireObserver); ok && ctx.Err() == nil && !errors.Is(err, errDeferred) {
 			ao.ObserveAcquire(e.clock.Now().Sub(sent), err)
 		}
 		if err == nil {
 			e.troubleOver()
-			return e.lead(ctx, rec, sent), nil
+			return e.lead(ctx, rec, sent, c.handOff(acq), checked), nil
 		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
 		wait := e.jittered()
-		if errors.Is(err, ErrHeld) {
+		if at, ok := c.takeoverAt(rec); ok && errors.Is(err, ErrHeld) {
+			// Holding the lock of a lock-fenced holder: take over once its
+			// lock window has surely passed.
+			wait = max(at.Sub(e.clock.Now()), 0)
+		} else if errors.Is(err, errDeferred) {
+			// wait a retry period for the lock holder
+		} else if errors.Is(err, ErrHeld) {
 			e.troubleOver()
 			e.checkPlausible(rec)
 			if left := rec.Remaining() + time.Millisecond; left < wait {
@@ -196,12 +214,8 @@ func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 			e.troubleAt(err)
 			e.repair(ctx)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, context.Cause(ctx)
-		case <-t.C:
+		if err := c.wait(ctx, wait); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -218,24 +232,46 @@ func (e *LeaseElector) repair(ctx context.Context) {
 }
 
 // tryAcquire reads the lease first and takes the row lock only when the
-// lease looks free, expired or ours, so that followers do not queue behind
-// the leader's renewals.
-func (e *LeaseElector) tryAcquire(ctx context.Context) (Record, error) {
+// lease looks free, expired or ours, or when this candidate holds the
+// session lock and may take over the lock-fenced holder now, so that
+// followers do not queue behind the leader's renewals. It returns how the
+// term was taken and, when lock-fenced, the start of the lock check that
+// opens its lock window.
+func (e *LeaseElector) tryAcquire(ctx context.Context, c *candidacy) (Record, acquisition, time.Time, error) {
 	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
-	defer cancel()
 	rec, err := e.lease.Get(opCtx, e.cfg.Name)
+	cancel()
 	if err != nil {
-		return Record{}, err
+		return Record{}, acquisition{}, time.Time{}, err
 	}
 	e.observe(rec)
+	var old *Record
 	if rec.Held() && rec.Holder != e.identity {
-		return rec, fmt.Errorf("%w: %s until %s", ErrHeld, rec.Holder, rec.ExpiresAt.Format(time.RFC3339Nano))
+		c.passed = false
+		at, ok := c.takeoverAt(rec)
+		if !ok || e.clock.Now().Before(at) {
+			return rec, acquisition{}, time.Time{}, fmt.Errorf("%w: %s until %s", ErrHeld, rec.Holder, rec.ExpiresAt.Format(time.RFC3339Nano))
+		}
+		old = &rec
+	} else if c.lock != nil && !c.held && !c.passed && rec.Holder != e.identity {
+		c.passed = true
+		return rec, acquisition{}, time.Time{}, errDeferred
 	}
-	rec, err = e.lease.TryAcquire(opCtx, e.cfg.Name, e.identity, e.cfg.LeaseDuration)
+	acq, checked := c.acquisition(ctx)
+	opCtx, cancel = context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	if old != nil {
+		if acq.lock.Server == "" {
+			return rec, acquisition{}, time.Time{}, fmt.Errorf("%w: %s until %s (the session lock failed its check)", ErrHeld, rec.Holder, rec.ExpiresAt.Format(time.RFC3339Nano))
+		}
+		rec, err = e.lease.takeOver(opCtx, *old, e.identity, e.cfg.LeaseDuration, acq.lock, acq.window)
+	} else {
+		rec, err = e.lease.acquire(opCtx, e.cfg.Name, e.identity, e.cfg.LeaseDuration, acq)
+	}
 	if err == nil || errors.Is(err, ErrHeld) {
 		e.observe(rec)
 	}
-	return rec, err
+	return rec, acq, checked, err
 }
 
 func (e *LeaseElector) jittered() time.Duration {
@@ -254,22 +290,43 @@ func (e *LeaseElector) skewMargin() time.Duration {
 // the successful acquire was sent: the database set the expiry at or after
 // it, so sent+RenewDeadline is always before the expiry in real time (up to
 // clock-rate skew, which LeaseDuration-RenewDeadline absorbs).
-func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time) *leaseTerm {
+//
+// With lock, the term is lock-fenced: checked is the start of the lock
+// check made just before the acquisition, and the term may act only until
+// checked+LockWindow unless another check succeeds.
+func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time, lock sessionLock, checked time.Time) *leaseTerm {
 	term := rec.TermOf()
 	ctx, cancel := context.WithCancelCause(WithTerm(parent, term))
 	l := &leaseTerm{
-		e:        e,
-		term:     term,
-		ctx:      ctx,
-		cancel:   cancel,
-		done:     make(chan struct{}),
-		renewed:  sent,
-		deadline: sent.Add(e.cfg.RenewDeadline),
-		expires:  rec.ExpiresAt,
+		e:         e,
+		term:      term,
+		ctx:       ctx,
+		cancel:    cancel,
+		done:      make(chan struct{}),
+		renewDone: make(chan struct{}),
+		handover:  make(chan struct{}),
+		renewed:   sent,
+		deadline:  sent.Add(e.cfg.RenewDeadline),
+		expires:   rec.ExpiresAt,
+		lock:      lock,
+		path:      rec.Path,
+		reason:    rec.PathReason,
+	}
+	if lock != nil {
+		l.lockDeadline = checked.Add(e.cfg.LockWindow)
 	}
 	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,
-		"expires", rec.ExpiresAt.Format(time.RFC3339Nano))
+		"expires", rec.ExpiresAt.Format(time.RFC3339Nano), "path", rec.Path, "pathReason", rec.PathReason)
+	l.loops.Add(1)
 	go l.renewLoop()
+	if lock != nil {
+		l.loops.Add(1)
+		go l.lockLoop()
+	}
+	go func() {
+		l.loops.Wait()
+		close(l.done)
+	}()
 	return l
 }
 
@@ -283,6 +340,11 @@ type leaseTerm struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	done   chan struct{}
+	// renewDone is closed when the renew loop returned, handover when
+	// Resign released the lease (the lock may go now).
+	renewDone chan struct{}
+	handover  chan struct{}
+	loops     sync.WaitGroup
 
 	mu       sync.Mutex
 	renewed  time.Time // local send instant of the last successful acquire or renew
@@ -290,6 +352,11 @@ type leaseTerm struct {
 	expires  time.Time // database clock
 	resigned chan struct{}
 	released error
+	// lock is the session lock of a lock-fenced term (nil: lease-only),
+	// lockDeadline the end of its window (zero: lease-only).
+	lock         sessionLock
+	lockDeadline time.Time
+	path, reason string
 }
 
 func (l *leaseTerm) Term() Term               { return l.term }
@@ -302,11 +369,17 @@ func (l *leaseTerm) validUntil(t time.Time) time.Time {
 }
 
 // ValidUntil is the last renew's send instant plus LeaseDuration less the
-// skew margin: the database cannot have expired the lease before then.
+// skew margin: the database cannot have expired the lease before then. A
+// lock-fenced term's is at the latest the end of its lock window, after
+// which a follower holding the lock may take over.
 func (l *leaseTerm) ValidUntil() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.validUntil(l.renewed)
+	v := l.validUntil(l.renewed)
+	if !l.lockDeadline.IsZero() && l.lockDeadline.Before(v) {
+		v = l.lockDeadline
+	}
+	return v
 }
 
 // Resign ends the term: it cancels the term context, waits for the renew
@@ -348,10 +421,13 @@ func (l *leaseTerm) release(how string) {
 		close(l.resigned)
 		l.mu.Unlock()
 	}()
-	<-l.done
+	<-l.renewDone
 	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), how), l.e.cfg.OpTimeout)
 	defer cancel()
 	rec, rerr := l.e.lease.Release(ctx, l.term)
+	// The lease is free (or no longer ours): the lock may wake a follower.
+	close(l.handover)
+	<-l.done
 	switch {
 	case rerr == nil:
 		l.e.observe(rec)
@@ -363,7 +439,8 @@ func (l *leaseTerm) release(how string) {
 }
 
 func (l *leaseTerm) renewLoop() {
-	defer close(l.done)
+	defer l.loops.Done()
+	defer close(l.renewDone)
 	e := l.e
 	watchdog := time.AfterFunc(l.deadline.Sub(e.clock.Now()), func() { l.cancel(ErrDeadlinePassed) })
 	defer watchdog.Stop()

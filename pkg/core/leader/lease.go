@@ -65,8 +65,12 @@ func (l *Lease) Migrate(ctx context.Context) error {
 	acquired_at BIGINT NOT NULL DEFAULT 0,
 	renewed_at BIGINT NOT NULL DEFAULT 0,
 	expires_at BIGINT NOT NULL DEFAULT 0,
-	transitions BIGINT NOT NULL DEFAULT 0
+	transitions BIGINT NOT NULL DEFAULT 0,
+	`+lockColumnsDDL+`
 `)); err != nil {
+		return err
+	}
+	if err := l.migrateLockColumns(ctx); err != nil {
 		return err
 	}
 	return l.epochs.Migrate(ctx)
@@ -75,7 +79,7 @@ func (l *Lease) Migrate(ctx context.Context) error {
 // Epochs returns the epochs the lease mints its terms with.
 func (l *Lease) Epochs() *Epochs { return l.epochs }
 
-const leaseColumns = `name, holder, term, acquired_at, renewed_at, expires_at, transitions`
+const leaseColumns = `name, holder, term, acquired_at, renewed_at, expires_at, transitions, ` + lockColumns
 
 // Get reads the lease of election without locking. A lease that was never
 // taken reads as a free record.
@@ -106,19 +110,23 @@ func (l *Lease) TryAcquire(ctx context.Context, election, holder string, ttl tim
 	if err := validateHolder(holder); err != nil {
 		return Record{}, err
 	}
-	rec, err := l.acquireTx(ctx, election, holder, ttl)
+	return l.acquire(ctx, election, holder, ttl, acquisition{})
+}
+
+func (l *Lease) acquire(ctx context.Context, election, holder string, ttl time.Duration, acq acquisition) (Record, error) {
+	rec, err := l.acquireTx(ctx, election, holder, ttl, acq)
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		// First use of this election: create the free row without racing
 		// another creator, then take it like any other free row.
-		if err := l.db.WithContext(ctx).Exec(l.d.insertIgnore("leader_leases", leaseColumns, `?, '', 0, 0, 0, 0, 0`), election).Error; err != nil {
+		if err := l.db.WithContext(ctx).Exec(l.d.insertIgnore("leader_leases", leaseColumns, `?, '', 0, 0, 0, 0, 0, '', '', 0, ''`), election).Error; err != nil {
 			return Record{}, fmt.Errorf("create lease %q: %w", election, err)
 		}
-		rec, err = l.acquireTx(ctx, election, holder, ttl)
+		rec, err = l.acquireTx(ctx, election, holder, ttl, acq)
 	}
 	return rec, err
 }
 
-func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time.Duration) (Record, error) {
+func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time.Duration, acq acquisition) (Record, error) {
 	var out row
 	err := l.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r, err := l.lockRow(tx, election)
@@ -126,7 +134,7 @@ func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time
 			return err
 		}
 		out = r
-		if r.Holder != "" && r.Holder != holder && r.ExpiresAt > r.NowMs {
+		if r.Holder != "" && r.Holder != holder && r.ExpiresAt > r.NowMs && !acq.mayTakeOver(r) {
 			return ErrHeld
 		}
 		if r.Holder != holder {
@@ -139,8 +147,11 @@ func (l *Lease) acquireTx(ctx context.Context, election, holder string, ttl time
 		out.Holder = holder
 		out.Term = t.Number
 		out.AcquiredAt, out.RenewedAt, out.ExpiresAt = r.NowMs, r.NowMs, r.NowMs+ttl.Milliseconds()
-		return tx.Exec(`UPDATE leader_leases SET term = ?, holder = ?, acquired_at = ?, renewed_at = ?, expires_at = ?, transitions = ? WHERE name = ?`,
-			out.Term, out.Holder, out.AcquiredAt, out.RenewedAt, out.ExpiresAt, out.Transitions, election).Error
+		out.LockServer, out.LockSession, out.LockWindow, out.LockNote = acq.lock.Server, acq.lock.Session, acq.window.Milliseconds(), acq.note
+		return tx.Exec(`UPDATE leader_leases SET term = ?, holder = ?, acquired_at = ?, renewed_at = ?, expires_at = ?, transitions = ?, `+
+			`lock_server = ?, lock_session = ?, lock_window = ?, lock_note = ? WHERE name = ?`,
+			out.Term, out.Holder, out.AcquiredAt, out.RenewedAt, out.ExpiresAt, out.Transitions,
+			out.LockServer, out.LockSession, out.LockWindow, out.LockNote, election).Error
 	})
 	if err != nil {
 		if errors.Is(err, ErrHeld) {

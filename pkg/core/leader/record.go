@@ -24,7 +24,24 @@ type Record struct {
 	// Candidates lists every candidate in queue order, where the backend
 	// knows them (etcd); nil otherwise.
 	Candidates []string
+	// Path is the failover path of the term (SQL lease): PathLockFenced
+	// when its holder holds the session lock and a follower may take over
+	// as soon as the lock is free, PathLeaseOnly when a successor waits for
+	// the lease to expire; "" when no term was ever taken or the backend
+	// has no such notion.
+	Path string
+	// PathReason says why a term is lease-only ("fast failover is off",
+	// "lock lost: ...").
+	PathReason string
+
+	lock lockRow
 }
+
+// The failover paths of a term (Record.Path).
+const (
+	PathLockFenced = "lock-fenced"
+	PathLeaseOnly  = "lease-only"
+)
 
 // Held reports whether some holder owns the lease right now.
 func (r Record) Held() bool { return r.Holder != "" && r.ExpiresAt.After(r.Now) }
@@ -53,11 +70,21 @@ type row struct {
 	RenewedAt   int64
 	ExpiresAt   int64
 	Transitions int64
+	LockServer  string
+	LockSession string
+	LockWindow  int64
+	LockNote    string
 	NowMs       int64
 }
 
+// lockRow is the session lock a lock-fenced term recorded in its row.
+type lockRow struct {
+	server, session string
+	window          time.Duration
+}
+
 func (r row) record() Record {
-	return Record{
+	rec := Record{
 		Election:    r.Name,
 		Holder:      r.Holder,
 		Term:        r.Term,
@@ -67,7 +94,16 @@ func (r row) record() Record {
 		Transitions: r.Transitions,
 		Now:         fromMillis(r.NowMs),
 		Backend:     "sql",
+		lock:        lockRow{server: r.LockServer, session: r.LockSession, window: time.Duration(r.LockWindow) * time.Millisecond},
 	}
+	switch {
+	case r.Term == 0:
+	case r.LockServer != "":
+		rec.Path = PathLockFenced
+	default:
+		rec.Path, rec.PathReason = PathLeaseOnly, r.LockNote
+	}
+	return rec
 }
 
 func fromMillis(ms int64) time.Time {

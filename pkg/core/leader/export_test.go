@@ -1,0 +1,32 @@
+package leader
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// TestLock exposes a session lock to the external test package.
+type TestLock struct{ l sessionLock }
+
+// OpenTestLock opens the session lock of election on db's database.
+func OpenTestLock(ctx context.Context, db *gorm.DB, election string) (*TestLock, error) {
+	l, err := openSessionLock(ctx, db, election)
+	if err != nil {
+		return nil, err
+	}
+	return &TestLock{l}, nil
+}
+
+func (t *TestLock) Acquire(ctx context.Context, wait time.Duration) (bool, error) {
+	return t.l.acquire(ctx, wait)
+}
+func (t *TestLock) Check(ctx context.Context) error                 { return t.l.check(ctx) }
+func (t *TestLock) Server() string                                  { return t.l.info().Server }
+func (t *TestLock) Session() string                                 { return t.l.info().Session }
+func (t *TestLock) Close() error                                    { return t.l.close() }
+func (t *TestLock) TakeoverWait(window time.Duration) time.Duration { return t.l.takeoverWait(window) }
+
+// ErrLockBroken is errLockBroken, for specs.
+var ErrLockBroken = errLockBroken

@@ -1,0 +1,268 @@
+package leader_test
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
+
+	"github.com/apache/dubbo-admin/internal/faultproxy"
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
+)
+
+// lockConfig is fastConfig with the session-lock path on; a retry period
+// of 400ms tells a handover through the lock from one through a poll.
+func lockConfig(name string) leader.Config {
+	c := fastConfig(name)
+	c.RetryPeriod = 400 * time.Millisecond
+	c.FastFailover, c.LockWindow, c.LockCheckPeriod = true, 300*time.Millisecond, 100*time.Millisecond
+	return c
+}
+
+// killSession ends a server session from outside, as an operator's KILL or
+// pg_terminate_backend would.
+func killSession(ctx context.Context, admin *gorm.DB, dialect, session string) {
+	GinkgoHelper()
+	if dialect == database.MySQL {
+		Expect(admin.WithContext(ctx).Exec("KILL " + session).Error).To(Succeed())
+		return
+	}
+	var ok bool
+	Expect(admin.WithContext(ctx).Raw("SELECT pg_terminate_backend(CAST(? AS INTEGER))", session).Scan(&ok).Error).To(Succeed())
+	Expect(ok).To(BeTrue())
+}
+
+var _ = Describe("Fast failover", func() {
+	for _, dialect := range dbtest.Dialects {
+		Describe("on "+dialect, Label(dialect), Ordered, func() {
+			var tdb *dbtest.DB
+
+			openPool := func(cfg database.Config) *gorm.DB {
+				GinkgoHelper()
+				db, err := database.Open(context.Background(), cfg)
+				Expect(err).NotTo(HaveOccurred())
+				DeferCleanup(func() { Expect(database.Close(db)).To(Succeed()) })
+				return db
+			}
+			openLock := func(ctx context.Context, db *gorm.DB, election string) *leader.TestLock {
+				GinkgoHelper()
+				l, err := leader.OpenTestLock(ctx, db, election)
+				Expect(err).NotTo(HaveOccurred())
+				return l
+			}
+			newElector := func(db *gorm.DB, cfg leader.Config) *leader.LeaseElector {
+				GinkgoHelper()
+				epochs, err := leader.NewEpochs(db)
+				Expect(err).NotTo(HaveOccurred())
+				e, err := leader.NewLeaseElector(db, epochs, cfg, leader.WithLogger(GinkgoLogr))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(e.Prepare(context.Background())).To(Succeed())
+				return e
+			}
+			type won struct {
+				l  leader.Leadership
+				at time.Time
+			}
+			campaign := func(ctx context.Context, e *leader.LeaseElector) <-chan won {
+				out := make(chan won, 1)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					l, err := e.Campaign(ctx)
+					if err == nil {
+						out <- won{l, time.Now()}
+					}
+					close(out)
+				}()
+				DeferCleanup(wg.Wait)
+				return out
+			}
+			// endedAt watches a term's context and yields when it ended.
+			endedAt := func(l leader.Leadership) <-chan time.Time {
+				out := make(chan time.Time, 1)
+				var wg sync.WaitGroup
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-l.Context().Done()
+					out <- time.Now()
+				}()
+				DeferCleanup(wg.Wait)
+				return out
+			}
+
+			BeforeAll(func() {
+				tdb = dbtest.Ginkgo("pkg/core/leader", dialect)
+			})
+
+			Describe("the session lock", func() {
+				It("excludes a second session until the first closes, and then wakes the waiter at once", func(ctx SpecContext) {
+					db := openPool(tdb.Config)
+					name := newElection("lock")
+					a, b := openLock(ctx, db, name), openLock(ctx, db, name)
+					defer b.Close()
+					Expect(a.Acquire(ctx, 10*time.Millisecond)).To(BeTrue())
+					Expect(a.Check(ctx)).To(Succeed())
+					Expect(b.Server()).To(Equal(a.Server()), "one server, one identity")
+					Expect(b.Session()).NotTo(Equal(a.Session()))
+					start := time.Now()
+					Expect(b.Acquire(ctx, 200*time.Millisecond)).To(BeFalse())
+					Expect(time.Since(start)).To(BeNumerically(">=", 150*time.Millisecond), "the wait is a real wait")
+
+					got := make(chan time.Time, 1)
+					go func() {
+						ok, err := b.Acquire(ctx, 5*time.Second)
+						if ok && err == nil {
+							got <- time.Now()
+						}
+						close(got)
+					}()
+					Consistently(got, "100ms").ShouldNot(Receive())
+					closed := time.Now()
+					Expect(a.Close()).To(Succeed())
+					var at time.Time
+					Eventually(got, "2s").Should(Receive(&at))
+					Expect(at.Sub(closed)).To(BeNumerically("<", 100*time.Millisecond), "a released lock wakes the waiter at once")
+					Expect(b.Check(ctx)).To(Succeed())
+				})
+
+				It("is not held by a different election", func(ctx SpecContext) {
+					db := openPool(tdb.Config)
+					a, b := openLock(ctx, db, newElection("lock-a")), openLock(ctx, db, newElection("lock-b"))
+					defer a.Close()
+					defer b.Close()
+					Expect(a.Acquire(ctx, 10*time.Millisecond)).To(BeTrue())
+					Expect(b.Acquire(ctx, 10*time.Millisecond)).To(BeTrue())
+				})
+
+				if dialect != database.SQLite {
+					It("is freed when the server ends the session, and the holder's next check fails", func(ctx SpecContext) {
+						db := openPool(tdb.Config)
+						name := newElection("lock-kill")
+						a, b := openLock(ctx, db, name), openLock(ctx, db, name)
+						defer a.Close()
+						defer b.Close()
+						Expect(a.Acquire(ctx, 10*time.Millisecond)).To(BeTrue())
+						killSession(ctx, db, dialect, a.Session())
+						Expect(b.Acquire(ctx, 2*time.Second)).To(BeTrue())
+						Expect(a.Check(ctx)).To(MatchError(leader.ErrLockLost))
+						Expect(a.TakeoverWait(300*time.Millisecond)).To(Equal(335*time.Millisecond), "D*(1+10%)+5ms")
+					})
+				} else {
+					It("needs no takeover wait: the kernel frees the flock only with its descriptor", func(ctx SpecContext) {
+						l := openLock(ctx, openPool(tdb.Config), newElection("lock-file"))
+						defer l.Close()
+						Expect(l.TakeoverWait(300 * time.Millisecond)).To(BeZero())
+					})
+				}
+			})
+
+			Describe("the elector", func() {
+				It("leads lock-fenced, shows it in the lease, and hands over through the lock on Resign", func(ctx SpecContext) {
+					cfg := lockConfig(newElection("handover"))
+					a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
+					var wa, wb won
+					Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+					path, reason := wa.l.(leader.FailoverPather).FailoverPath()
+					Expect(path).To(Equal(leader.PathLockFenced), reason)
+					rec, err := b.Leader(ctx)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(rec.Path).To(Equal(leader.PathLockFenced))
+					Expect(rec.Holder).To(Equal(a.Identity()))
+
+					bwins := campaign(ctx, b)
+					Consistently(bwins, "500ms").ShouldNot(Receive(), "a live lock-fenced leader is not taken over")
+					resigned := time.Now()
+					Expect(wa.l.Resign(ctx)).To(Succeed())
+					Eventually(bwins, "5s").Should(Receive(&wb))
+					Expect(wb.at.Sub(resigned)).To(BeNumerically("<", 200*time.Millisecond), "the follower woke on the lock, not at its next poll (every 400ms)")
+					path, _ = wb.l.(leader.FailoverPather).FailoverPath()
+					Expect(path).To(Equal(leader.PathLockFenced))
+					Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+					Expect(wb.l.Resign(ctx)).To(Succeed())
+				})
+
+				It("leads lease-only, saying why, when fast failover is off", func(ctx SpecContext) {
+					cfg := lockConfig(newElection("off"))
+					cfg.FastFailover = false
+					var w won
+					Eventually(campaign(ctx, newElector(openPool(tdb.Config), cfg)), "10s").Should(Receive(&w))
+					path, reason := w.l.(leader.FailoverPather).FailoverPath()
+					Expect(path).To(Equal(leader.PathLeaseOnly))
+					Expect(reason).To(Equal("fast failover is off"))
+					Expect(w.l.Resign(ctx)).To(Succeed())
+				})
+
+				if dialect != database.SQLite {
+					It("ends the term at once when the server kills the lock session; the follower takes over after the lock window, before the lease expires", func(ctx SpecContext) {
+						cfg := lockConfig(newElection("killed"))
+						admin := openPool(tdb.Config)
+						a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
+						var wa, wb won
+						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+						ended := endedAt(wa.l)
+						bwins := campaign(ctx, b)
+						var session string
+						Expect(admin.Raw("SELECT lock_session FROM leader_leases WHERE name = ?", cfg.Name).Scan(&session).Error).To(Succeed())
+						Expect(session).NotTo(BeEmpty())
+						Consistently(bwins, "300ms").ShouldNot(Receive())
+
+						killed := time.Now()
+						killSession(ctx, admin, dialect, session)
+						var endAt time.Time
+						Eventually(ended, "2s").Should(Receive(&endAt))
+						Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLockLost))
+						Expect(endAt.Sub(killed)).To(BeNumerically("<", cfg.LockWindow), "the leader stops within its lock window")
+						Eventually(bwins, "5s").Should(Receive(&wb))
+						Expect(endAt.Before(wb.at)).To(BeTrue(), "R1: the old term ended (%v) before the new one began (%v)", endAt, wb.at)
+						Expect(wb.at.Sub(killed)).To(BeNumerically(">=", 330*time.Millisecond), "the follower waited D*(1+drift)+eps")
+						Expect(wb.at.Sub(killed)).To(BeNumerically("<", cfg.LeaseDuration-cfg.RetryPeriod), "and no longer than the lease")
+						Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+						Expect(admin.Transaction(func(tx *gorm.DB) error { return leader.Fence(tx, wa.l.Term()) })).To(MatchError(leader.ErrFenced), "R2: the old term is fenced")
+						Eventually(wa.l.Done(), "5s").Should(BeClosed())
+						Expect(wa.l.Resign(ctx)).To(Succeed())
+						Expect(wb.l.Resign(ctx)).To(Succeed())
+					})
+
+					It("waits for the lease when the leader's connections are black-holed: the server still holds its lock", func(ctx SpecContext) {
+						cfg := lockConfig(newElection("blackhole"))
+						proxy, err := faultproxy.Start(tdb.Addr)
+						Expect(err).NotTo(HaveOccurred())
+						DeferCleanup(proxy.Close)
+						via, err := tdb.ConfigVia(proxy.Addr())
+						Expect(err).NotTo(HaveOccurred())
+						via.IOTimeout = time.Second
+						a, b := newElector(openPool(via), cfg), newElector(openPool(tdb.Config), cfg)
+						var wa, wb won
+						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+						ended := endedAt(wa.l)
+						bwins := campaign(ctx, b)
+						Consistently(bwins, "300ms").ShouldNot(Receive())
+
+						paused := time.Now()
+						proxy.Pause()
+						DeferCleanup(proxy.Resume)
+						var endAt time.Time
+						Eventually(ended, "2s").Should(Receive(&endAt))
+						Expect(endAt.Sub(paused)).To(BeNumerically("<=", cfg.LockWindow+50*time.Millisecond), "the leader stops within its lock window")
+						Eventually(bwins, "10s").Should(Receive(&wb))
+						Expect(wb.at.Sub(paused)).To(BeNumerically(">=", cfg.LeaseDuration-cfg.RetryPeriod-100*time.Millisecond), "no early takeover: the lock was never free")
+						path, reason := wb.l.(leader.FailoverPather).FailoverPath()
+						Expect(path).To(Equal(leader.PathLeaseOnly))
+						Expect(reason).To(Equal("another candidate held the session lock"))
+						proxy.Resume()
+						Eventually(wa.l.Done(), "10s").Should(BeClosed())
+						Expect(wb.l.Resign(ctx)).To(Succeed())
+						Expect(wa.l.Resign(ctx)).To(Succeed())
+					})
+				}
+			})
+		})
+	}
+})
