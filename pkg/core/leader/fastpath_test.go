@@ -29,12 +29,12 @@ func lockConfig(name string) leader.Config {
 func killSession(ctx context.Context, admin *gorm.DB, dialect, session string) {
 	GinkgoHelper()
 	if dialect == database.MySQL {
-		Expect(admin.WithContext(ctx).Exec("KILL " + session).Error).To(Succeed())
+		Expect(admin.WithContext(ctx).Exec("KILL "+session).Error).To(Succeed(), "kill session %s", session)
 		return
 	}
 	var ok bool
-	Expect(admin.WithContext(ctx).Raw("SELECT pg_terminate_backend(CAST(? AS INTEGER))", session).Scan(&ok).Error).To(Succeed())
-	Expect(ok).To(BeTrue())
+	Expect(admin.WithContext(ctx).Raw("SELECT pg_terminate_backend(CAST(? AS INTEGER))", session).Scan(&ok).Error).To(Succeed(), "terminate backend %s", session)
+	Expect(ok).To(BeTrue(), "backend %s was running", session)
 }
 
 var _ = Describe("Fast failover", func() {
