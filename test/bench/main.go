@@ -69,6 +69,12 @@ type named struct {
 	cfg  leader.Config
 }
 
+// leaseOnly is c with the session-lock path off.
+func leaseOnly(c leader.Config) leader.Config {
+	c.FastFailover = false
+	return c
+}
+
 func defaultTimings() leader.Config {
 	c := leader.DefaultConfig()
 	c.Name = harness.Election
@@ -129,13 +135,13 @@ func newBench(quick bool) *bench {
 		b.timings = []named{{"fast", harness.FastTimings()}}
 		b.rssTimings = "fast"
 	} else {
-		b.rounds, b.coldRounds = 20, 5
-		b.stmtWindow = map[string]time.Duration{"default": 30 * time.Second, "fast": 10 * time.Second}
+		b.rounds, b.coldRounds = 30, 5
+		b.stmtWindow = map[string]time.Duration{"default": 30 * time.Second, "default lease-only": 30 * time.Second, "fast": 10 * time.Second}
 		b.upsertFor = 2 * time.Second
 		b.replaceSizes = []int{1000, 10_000, 100_000}
 		b.bigReplaceN, b.bigReplaceNSQLite = 1_000_000, 200_000
 		b.fiftyN, b.fiftyRounds, b.fiftyWindow = 50, 10, 10*time.Second
-		b.timings = []named{{"default", defaultTimings()}, {"fast", harness.FastTimings()}}
+		b.timings = []named{{"default", defaultTimings()}, {"default lease-only", leaseOnly(defaultTimings())}, {"fast", harness.FastTimings()}}
 		b.rssTimings = "default"
 	}
 	return b
@@ -184,6 +190,11 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 			wg.Go(func() {
 				b.record(d, "statement rates, "+tm.name+" timings", b.statementRows(ctx, d, tm.cfg, tm.name, b.stmtWindow[tm.name]))
 			})
+			if tm.cfg.FastFailover {
+				wg.Go(func() {
+					b.record(d, "lock cost, "+tm.name+" timings", b.lockCost(ctx, d, tm.cfg, tm.name, b.stmtWindow[tm.name]))
+				})
+			}
 		}
 		wg.Go(func() { b.record(d, "cold start", b.coldStart(ctx, d)) })
 		if d == database.MySQL {

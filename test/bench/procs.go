@@ -267,6 +267,9 @@ func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Co
 	if err != nil {
 		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash), err)
 	}
+	if tm.FastFailover {
+		after = nil // the takeover comes before the lease expires: no expiry → running
+	}
 	b.set(rowCrash+name, dialect, withExpiry(crash, after))
 	handover, _, err := failoverRounds(ctx, p, b.rounds, tm, true)
 	if err != nil {

@@ -23,6 +23,7 @@ const (
 	rowCrash      = "crash/"
 	rowHandover   = "handover/"
 	rowStmts      = "stmts/"
+	rowLockCost   = "lock-cost/"
 	rowCold       = "cold"
 	rowRSS        = "rss"
 	rowUpsert     = "upsert"
@@ -59,8 +60,21 @@ type row struct {
 var allDialects = []string{database.SQLite, database.MySQL, database.Postgres}
 
 func timingsText(c leader.Config) string {
-	return fmt.Sprintf("lease %s, renew deadline %s, retry %s, jitter %.1f, op timeout %s",
+	s := fmt.Sprintf("lease %s, renew deadline %s, retry %s, jitter %.1f, op timeout %s",
 		c.LeaseDuration, c.RenewDeadline, c.RetryPeriod, c.JitterFactor, c.OpTimeout)
+	if c.FastFailover {
+		return s + fmt.Sprintf(", fast failover on (lock window %s, lock check every %s)", c.LockWindow, c.LockCheckPeriod)
+	}
+	return s + ", fast failover off (lease only)"
+}
+
+// floorOf is what bounds a crash failover from below: the lock window's
+// takeover wait with fast failover (nothing on SQLite), else the lease.
+func floorOf(c leader.Config) string {
+	if c.FastFailover {
+		return fmt.Sprintf("lock window %s (SQLite: none)", c.LockWindow)
+	}
+	return fmt.Sprintf("lease %s", c.LeaseDuration)
 }
 
 func (b *bench) rows() []row {
@@ -74,7 +88,7 @@ func (b *bench) rows() []row {
 	var rs []row
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowCrash + t.name, label: fmt.Sprintf("Crash failover, %s timings (kill -9 → new leader's components running): p50 / p99 / max", t.name),
-			floor: fmt.Sprintf("lease %s", t.cfg.LeaseDuration), phase: phaseElection})
+			floor: floorOf(t.cfg), phase: phaseElection})
 	}
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowHandover + t.name, label: fmt.Sprintf("Graceful handover, %s timings (SIGTERM → new leader's components running): p50 / p99", t.name),
@@ -84,6 +98,11 @@ func (b *bench) rows() []row {
 	rs = append(rs, row{key: rowCold, label: "Cold start of one replica (exec → its leader components running): p50 / max", floor: "—", phase: phaseElection})
 	for _, t := range b.timings {
 		rs = append(rs, row{key: rowStmts + t.name, label: fmt.Sprintf("Statements/s at steady state, %s timings: leader / one follower", t.name), floor: "—", phase: phaseElection})
+	}
+	for _, t := range b.timings {
+		if t.cfg.FastFailover {
+			rs = append(rs, row{key: rowLockCost + t.name, label: fmt.Sprintf("Session lock's own statements/s (its connection, not counted above), %s timings: leader / one follower", t.name), floor: "—", phase: phaseElection})
+		}
 	}
 	rs = append(rs,
 		row{key: rowUpsert, label: "Fenced / unfenced single upsert throughput: ratio (fenced, unfenced per s)", floor: "—", phase: phaseStore})
@@ -193,6 +212,7 @@ func (b *bench) report(ctx context.Context, command, gobench string, wall time.D
 	}
 	w("- Failover and handover: a cluster of 3 replica processes (the built binary, `dubbo-admin run`, Discovery and Engine on file sources) per database and per timings, the three databases' clusters running at the same time. Each round waits until one replica leads with its leader components running and the others are Candidates, waits a random time in [0, 2 × retry) so that the action falls at a random phase of the leader's renewals and the followers' polls, takes the time, sends SIGKILL (crash) or SIGTERM (handover) to the leader, and stops the clock at the instant the new leader's last leader component entered Running, as that replica recorded it in its `/api/v1/status` (same machine, same clock). The bench polls every %s to notice the takeover; the poll bounds how late it notices, not the number measured. The old leader's slot is started again before the next round. Percentiles are nearest-rank: with 20 rounds, p99 is the largest.", pollEvery)
 	w("- Floor: a new leader can take the lease only once it expired by the database clock, one lease duration after the dead leader's *last renew*, which happened up to one retry period (plus the statement's latency) before the kill. So a crash failover lies between lease − retry and lease plus the takeover's own latency, and values under the lease duration are expected. \"expiry → running\" (p50 / max) is that latency alone: from the dead leader's lease expiry (its row read after the kill; the database clock mapped to the local one) to the new leader's components running. A graceful handover has no floor: the old leader drains, releases the lease, and a follower takes it at its next poll (at most retry × (1 + jitter) later).")
+	w("- Fast failover (session lock, issue 13): with it on, a follower waits on the election's session lock (GET_LOCK, pg_advisory_lock, an flock on a side file) and, once it gets it, takes over a lock-fenced lease after lock window × 1.1 + 5ms from the moment its lock call returned (at once on SQLite, whose flock the kernel frees only with the dead process), without waiting for the lease to expire; the *lease-only* rows are the same clusters with `--fast-failover=false`. A graceful handover wakes the follower blocked on the lock at once. The session lock's own statements (lock checks of the leader every lock-check period, lock waits of the followers, each bounded by a retry period) run on a connection of their own and are counted with `leader.LockObserver` on 3 electors in the bench process.")
 	w("- Cold start: one replica alone on its database (the previous process released the lease on SIGTERM), from just before exec to its leader components running; the first start, which created the tables, is not counted.")
 	w("- Statements per second: 3 in-process replicas (test/harness), each with its own pool on which a GORM callback at the end of the Create, Query, Update, Delete, Row and Raw processors counts every statement (BEGIN/COMMIT are not GORM statements and are not counted). Counted over %s once the cluster settled; the harness probe writes only once per term here and the Engine is idle, so this is the election's own cost. \"One follower\" is the mean of the followers.", windows(b))
 	w("- Upsert throughput: one goroutine, single `Upsert` calls over 1000 keys, %s fenced and %s unfenced in total, in eight alternating slices; the ratio is fenced/unfenced (below 1: the fence costs).", 2*b.upsertFor, 2*b.upsertFor)

@@ -10,7 +10,7 @@ import (
 const Election = "harness"
 
 // FastTimings are the election timings of the suites: a crashed leader is
-// replaced in about 2 s without the session lock (about 350 ms with it, on
+// replaced in about 2 s without the session lock (about 300 ms with it, on
 // by default as in Admin), a released lease in about 200 ms.
 func FastTimings() leader.Config {
 	d := leader.DefaultConfig()

@@ -68,8 +68,8 @@ func DefaultConfig() Config {
 		OpTimeout:     time.Second,
 
 		FastFailover:    DefaultFastFailover,
-		LockWindow:      300 * time.Millisecond,
-		LockCheckPeriod: 100 * time.Millisecond,
+		LockWindow:      250 * time.Millisecond,
+		LockCheckPeriod: 80 * time.Millisecond,
 	}
 }
 

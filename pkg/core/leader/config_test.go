@@ -39,7 +39,7 @@ var _ = Describe("Config", Label("quick"), func() {
 			"renewDeadline (2s) must be greater than retryPeriod*(1+jitterFactor) + opTimeout (2.2s)"),
 		Entry("zero lock window", func(c *leader.Config) { c.LockWindow = 0 }, "lockWindow is 0s: must be at least 1ms when fastFailover is on"),
 		Entry("sub-millisecond lock check", func(c *leader.Config) { c.LockCheckPeriod = 1500 * time.Microsecond }, "lockCheckPeriod is 1.5ms"),
-		Entry("lock check too rare for its window", func(c *leader.Config) { c.LockCheckPeriod = 101 * time.Millisecond },
+		Entry("lock check too rare for its window", func(c *leader.Config) { c.LockWindow, c.LockCheckPeriod = 300*time.Millisecond, 101*time.Millisecond },
 			"lockCheckPeriod (101ms) must be at most lockWindow/3 (100ms)"),
 		Entry("lock window not below the renew deadline", func(c *leader.Config) { c.LockWindow, c.LockCheckPeriod = 7*time.Second, time.Second },
 			"lockWindow (7s) must be less than renewDeadline (7s)"),

@@ -79,7 +79,7 @@ type LeaseElector struct {
 	clock    Clock
 
 	// openLock opens the session lock (a seam for tests).
-	openLock func(ctx context.Context, db *gorm.DB, election string) (sessionLock, error)
+	openLock func(ctx context.Context, db *gorm.DB, election string, counted func()) (sessionLock, error)
 
 	mu         sync.Mutex
 	observed   Record

@@ -7,6 +7,19 @@ import (
 	"time"
 )
 
+// LockObserver, when the Observer also implements it, is told of every
+// statement the session lock runs on its own connection (the lock's cost;
+// the file lock of SQLite runs none).
+type LockObserver interface {
+	ObserveLockStatement()
+}
+
+func (e *LeaseElector) lockStatement() {
+	if o, ok := e.observer.(LockObserver); ok {
+		o.ObserveLockStatement()
+	}
+}
+
 // FailoverPather is implemented by the Leadership of the SQL lease: the
 // failover path of the term (PathLockFenced or PathLeaseOnly) and, for a
 // lease-only term, why.
@@ -54,7 +67,7 @@ func (c *candidacy) ensure(ctx context.Context) {
 	}
 	opCtx, cancel := context.WithTimeout(ctx, c.e.cfg.OpTimeout)
 	defer cancel()
-	l, err := c.e.openLock(opCtx, c.e.lease.db, c.e.cfg.Name)
+	l, err := c.e.openLock(opCtx, c.e.lease.db, c.e.cfg.Name, c.e.lockStatement)
 	if err != nil {
 		c.note = "no session lock: " + err.Error()
 		c.e.log.V(1).Info("cannot open the session lock; campaigning lease-only", "error", err.Error())

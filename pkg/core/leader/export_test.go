@@ -12,7 +12,7 @@ type TestLock struct{ l sessionLock }
 
 // OpenTestLock opens the session lock of election on db's database.
 func OpenTestLock(ctx context.Context, db *gorm.DB, election string) (*TestLock, error) {
-	l, err := openSessionLock(ctx, db, election)
+	l, err := openSessionLock(ctx, db, election, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -89,7 +89,13 @@ func lockKey(db, election string) [sha256.Size]byte {
 // openSessionLock opens the lock of election on a connection of its own to
 // the database behind db (same DSN and driver options, a pool of one
 // connection that is never returned).
-func openSessionLock(ctx context.Context, db *gorm.DB, election string) (sessionLock, error) {
+//
+// counted, if not nil, is called for every statement the lock runs on its
+// connection.
+func openSessionLock(ctx context.Context, db *gorm.DB, election string, counted func()) (sessionLock, error) {
+	if counted == nil {
+		counted = func() {}
+	}
 	switch d := db.Dialector.(type) {
 	case *sqlite.Dialector:
 		return openFileLock(d.DSN, election)
@@ -98,13 +104,13 @@ func openSessionLock(ctx context.Context, db *gorm.DB, election string) (session
 		if err != nil {
 			return nil, fmt.Errorf("open the lock session: %w", err)
 		}
-		return newSQLLock(ctx, pool, `SELECT COALESCE(DATABASE(), '')`, mysqlLock(election))
+		return newSQLLock(ctx, pool, `SELECT COALESCE(DATABASE(), '')`, mysqlLock(election), counted)
 	case *postgres.Dialector:
 		cfg, err := pgx.ParseConfig(d.DSN)
 		if err != nil {
 			return nil, fmt.Errorf("open the lock session: parse the DSN: %w", errors.New(redactPgErr(err)))
 		}
-		return newSQLLock(ctx, stdlib.OpenDB(*cfg, d.OptionOpenDB...), `SELECT current_database()`, postgresLock(election))
+		return newSQLLock(ctx, stdlib.OpenDB(*cfg, d.OptionOpenDB...), `SELECT current_database()`, postgresLock(election), counted)
 	}
 	return nil, fmt.Errorf("leader: no session lock for database dialect %q", db.Dialector.Name())
 }
@@ -189,9 +195,10 @@ type sqlLock struct {
 	id      lockInfo
 	setWait time.Duration
 	held    bool
+	counted func()
 }
 
-func newSQLLock(ctx context.Context, pool *sql.DB, dbNameQuery string, dl func(dbName string) sqlDialectLock) (*sqlLock, error) {
+func newSQLLock(ctx context.Context, pool *sql.DB, dbNameQuery string, dl func(dbName string) sqlDialectLock, counted func()) (*sqlLock, error) {
 	pool.SetMaxOpenConns(1)
 	pool.SetMaxIdleConns(0)
 	conn, err := pool.Conn(ctx)
@@ -199,7 +206,9 @@ func newSQLLock(ctx context.Context, pool *sql.DB, dbNameQuery string, dl func(d
 		_ = pool.Close()
 		return nil, fmt.Errorf("open the lock session: %w", err)
 	}
-	l := &sqlLock{pool: pool, conn: conn}
+	l := &sqlLock{pool: pool, conn: conn, counted: counted}
+	counted()
+	counted()
 	var dbName string
 	if err := conn.QueryRowContext(ctx, dbNameQuery).Scan(&dbName); err != nil {
 		_ = l.close()
@@ -223,6 +232,7 @@ func (l *sqlLock) acquire(ctx context.Context, wait time.Duration) (bool, error)
 	}
 	if l.sql.setup != nil && wait != l.setWait {
 		for _, s := range l.sql.setup(wait) {
+			l.counted()
 			if _, err := l.conn.ExecContext(ctx, s); err != nil {
 				return false, fmt.Errorf("session lock: %w", err)
 			}
@@ -231,6 +241,7 @@ func (l *sqlLock) acquire(ctx context.Context, wait time.Duration) (bool, error)
 	}
 	q, args := l.sql.acquire(wait)
 	var got int64
+	l.counted()
 	err := l.conn.QueryRowContext(ctx, q, args...).Scan(&got)
 	if err != nil && l.sql.lockTimeout != nil && l.sql.lockTimeout(err) {
 		return false, nil
@@ -254,6 +265,7 @@ func (l *sqlLock) acquire(ctx context.Context, wait time.Duration) (bool, error)
 func (l *sqlLock) check(ctx context.Context) error {
 	var session string
 	var owned int64
+	l.counted()
 	if err := l.conn.QueryRowContext(ctx, l.sql.check, l.sql.checkArgs...).Scan(&session, &owned); err != nil {
 		return fmt.Errorf("%w: check: %w", ErrLockLost, err)
 	}
@@ -276,6 +288,7 @@ func (l *sqlLock) close() error {
 			// Unlock first so that a waiter wakes at once, not once the
 			// server noticed the closed connection.
 			ctx, cancel := context.WithTimeout(context.Background(), unlockTimeout)
+			l.counted()
 			_, _ = l.conn.ExecContext(ctx, l.sql.unlock, l.sql.checkArgs...)
 			cancel()
 		}
