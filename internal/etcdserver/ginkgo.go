@@ -16,7 +16,10 @@ import (
 // and skips the specs with a reported reason when etcd is not installed;
 // under ADMIN_TEST_STRICT=1 that is a failure instead. suite names the
 // suite in the skip line, e.g. "pkg/core/leader/etcd".
-func Ginkgo(suite string) *Server {
+func Ginkgo(suite string) *Server { GinkgoHelper(); return GinkgoCluster(suite, 1)[0] }
+
+// GinkgoCluster is Ginkgo for an n-member cluster.
+func GinkgoCluster(suite string, n int) []*Server {
 	GinkgoHelper()
 	if ok, why := Available(); !ok {
 		if dbtest.Strict() {
@@ -30,8 +33,8 @@ func Ginkgo(suite string) *Server {
 	DeferCleanup(os.RemoveAll, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := Start(ctx, dir)
+	ss, err := StartCluster(ctx, dir, n)
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(s.Close)
-	return s
+	DeferCleanup(func() { closeAll(ss) })
+	return ss
 }

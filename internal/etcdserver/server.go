@@ -26,6 +26,8 @@ import (
 // Server is one throwaway etcd member.
 type Server struct {
 	dir        string
+	name       string
+	cluster    string // --initial-cluster
 	clientPort int
 	peerPort   int
 
@@ -56,19 +58,56 @@ func binary() (string, error) {
 // Start starts a member with its data under dir on free loopback ports and
 // returns once it answers its health check.
 func Start(ctx context.Context, dir string) (*Server, error) {
-	clientPort, err := testenv.FreePort()
+	ss, err := StartCluster(ctx, dir, 1)
 	if err != nil {
 		return nil, err
 	}
-	peerPort, err := testenv.FreePort()
-	if err != nil {
-		return nil, err
+	return ss[0], nil
+}
+
+// StartCluster starts an n-member cluster, each member's data under
+// dir/mN, and returns once every member answers its health check.
+func StartCluster(ctx context.Context, dir string, n int) ([]*Server, error) {
+	ss := make([]*Server, n)
+	var peers []string
+	for i := range ss {
+		clientPort, err := testenv.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		peerPort, err := testenv.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{dir: filepath.Join(dir, fmt.Sprintf("m%d", i)), name: fmt.Sprintf("m%d", i), clientPort: clientPort, peerPort: peerPort}
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, err
+		}
+		ss[i] = s
+		peers = append(peers, s.name+"="+s.peerURL())
 	}
-	s := &Server{dir: dir, clientPort: clientPort, peerPort: peerPort}
-	if err := s.Restart(ctx); err != nil {
-		return nil, err
+	for _, s := range ss {
+		s.cluster = strings.Join(peers, ",")
+		if err := s.launch(); err != nil {
+			closeAll(ss)
+			return nil, err
+		}
 	}
-	return s, nil
+	for _, s := range ss {
+		if err := s.waitHealthy(ctx); err != nil {
+			closeAll(ss)
+			return nil, err
+		}
+	}
+	return ss, nil
+}
+
+func closeAll(ss []*Server) {
+	for _, s := range ss {
+		if s != nil {
+			s.Close()
+		}
+	}
 }
 
 // Addr is the client host:port.
@@ -81,8 +120,17 @@ func (s *Server) peerURL() string {
 	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(s.peerPort))
 }
 
-// Restart starts the member if it is stopped, on the same ports and data.
+// Restart starts the member if it is stopped, on the same ports and data,
+// and waits until it is healthy (which, in a cluster, needs a quorum).
 func (s *Server) Restart(ctx context.Context) error {
+	if err := s.launch(); err != nil {
+		return err
+	}
+	return s.waitHealthy(ctx)
+}
+
+// launch starts the process if it is not running.
+func (s *Server) launch() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
@@ -92,17 +140,16 @@ func (s *Server) Restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(s.dir, "etcd.log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return err
 	}
 	cmd := exec.Command(bin,
-		"--name", "test",
+		"--name", s.name,
 		"--data-dir", filepath.Join(s.dir, "data"),
 		"--listen-client-urls", s.Endpoint(), "--advertise-client-urls", s.Endpoint(),
 		"--listen-peer-urls", s.peerURL(), "--initial-advertise-peer-urls", s.peerURL(),
-		"--initial-cluster", "test="+s.peerURL(), "--initial-cluster-state", "new",
+		"--initial-cluster", s.cluster, "--initial-cluster-state", "new",
 		"--heartbeat-interval", "100", "--election-timeout", "1000",
 		"--quota-backend-bytes", strconv.Itoa(256<<20), "--snapshot-count", "10000",
 		"--logger", "zap", "--log-level", "warn")
@@ -115,18 +162,30 @@ func (s *Server) Restart(ctx context.Context) error {
 	exit := make(chan struct{})
 	go func() { _ = cmd.Wait(); logFile.Close(); close(exit) }()
 	s.cmd, s.exit = cmd, exit
+	return nil
+}
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "etcd.log") }
+
+// waitHealthy polls /health (bounded: 60 s) until the member answers.
+func (s *Server) waitHealthy(ctx context.Context) error {
+	s.mu.Lock()
+	exit := s.exit
+	s.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for !s.healthy() {
 		select {
 		case <-exit:
+			s.mu.Lock()
 			s.cmd = nil
-			return fmt.Errorf("etcd exited during start-up: %s", tail(logPath))
+			s.mu.Unlock()
+			return fmt.Errorf("etcd exited during start-up: %s", tail(s.logPath()))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond): // poll interval of a bounded readiness probe
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd did not become healthy within 60s: %s", tail(logPath))
+			return fmt.Errorf("etcd did not become healthy within 60s: %s", tail(s.logPath()))
 		}
 	}
 	return nil
