@@ -49,6 +49,9 @@ type API struct {
 	LeaseDuration time.Duration
 	// Replica is the supervisor's index of this replica, -1 if none.
 	Replica int
+	// Election is how this replica's campaign attempts go; nil means they
+	// are not observed.
+	Election func() ElectionState
 	// Kinds are the resource kinds this replica serves; any other kind is
 	// 404. Empty means every kind the store has.
 	Kinds []string
@@ -165,9 +168,13 @@ type LeaderInfo struct {
 	PathReason string `json:"pathReason,omitempty"`
 	// Stale is true when the database could not be read: the lease is the
 	// one this replica last saw, and Error says why.
-	Stale bool     `json:"stale,omitempty"`
-	Error string   `json:"error,omitempty"`
-	Self  SelfInfo `json:"self"`
+	Stale bool   `json:"stale,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Warning is set when the lease expires further ahead than any lease
+	// duration allows: a row a dead holder left (or a clock jump), which no
+	// follower will ever take; `dubbo-admin leader release --force` clears it.
+	Warning string   `json:"warning,omitempty"`
+	Self    SelfInfo `json:"self"`
 }
 
 // SelfInfo is this replica in a LeaderInfo.
@@ -183,6 +190,9 @@ type SelfInfo struct {
 	// replica; absent for a replica started on its own.
 	Replica *int `json:"replica,omitempty"`
 	PID     int  `json:"pid"`
+	// ElectionError is why this replica's campaign attempts fail, while
+	// they do (see ElectionState): it cannot take part in the election.
+	ElectionError string `json:"electionError,omitempty"`
 }
 
 func (a *API) leader(w http.ResponseWriter, r *http.Request) {
@@ -218,6 +228,7 @@ func (a *API) leaseInfo(rec leader.Record) LeaderInfo {
 	info := LeaderInfo{Self: SelfInfo{
 		Identity: a.Lease.Identity(), Role: st.Role, Leading: st.Role == runtime.RoleLeading,
 		Term: st.Term.Number, RoleSince: st.Since, Replica: a.replica(), PID: os.Getpid(),
+		ElectionError: a.election().LastError,
 	}}
 	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
 	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
@@ -226,7 +237,25 @@ func (a *API) leaseInfo(rec leader.Record) LeaderInfo {
 	if !info.Held {
 		info.Holder = ""
 	}
+	info.Warning = implausibleLease(rec, a.LeaseDuration)
 	return info
+}
+
+// implausibleLease warns of a lease that expires further ahead than twice
+// the lease duration: no holder renewing with these settings wrote it.
+func implausibleLease(rec leader.Record, leaseDuration time.Duration) string {
+	if leaseDuration <= 0 || rec.Remaining() <= 2*leaseDuration {
+		return ""
+	}
+	return fmt.Sprintf("the lease of %s expires in %v, further ahead than any lease duration allows (%v): if %s is gone, no replica will take over until `dubbo-admin leader release --force` clears it",
+		rec.Holder, rec.Remaining().Round(time.Second), leaseDuration, rec.Holder)
+}
+
+func (a *API) election() ElectionState {
+	if a.Election == nil {
+		return ElectionState{}
+	}
+	return a.Election()
 }
 
 func (a *API) replica() *int {
@@ -248,8 +277,10 @@ type StatusInfo struct {
 	Term *TermInfo `json:"term,omitempty"`
 	// Leader and LeaderTerm are the holder as this replica knows it (itself
 	// while leading); absent when the lease is free or unknown.
-	Leader     string                    `json:"leader,omitempty"`
-	LeaderTerm int64                     `json:"leaderTerm,omitempty"`
+	Leader     string `json:"leader,omitempty"`
+	LeaderTerm int64  `json:"leaderTerm,omitempty"`
+	// Election is present while this replica's campaign attempts fail.
+	Election   *ElectionState            `json:"election,omitempty"`
 	Components []runtime.ComponentStatus `json:"components"`
 }
 
@@ -279,5 +310,9 @@ func statusInfo(st runtime.Status) StatusInfo {
 }
 
 func (a *API) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, statusInfo(a.Status()))
+	info := statusInfo(a.Status())
+	if el := a.election(); el.Failing() {
+		info.Election = &el
+	}
+	writeJSON(w, http.StatusOK, info)
 }

@@ -61,6 +61,10 @@ func (a *API) notReady(st runtime.Status) error {
 	switch st.Role {
 	case runtime.RoleLeading, runtime.RoleDraining:
 	case runtime.RoleCandidate:
+		if el := a.election(); el.Failing() {
+			return fmt.Errorf("not ready: this replica cannot take part in the election (%d failed attempts since %s): %s",
+				el.FailedAttempts, el.FailingSince.UTC().Format(stampLayout), el.LastError)
+		}
 		if a.Lease.Observed().Now.IsZero() {
 			return fmt.Errorf("not ready: the lease has not been read yet")
 		}

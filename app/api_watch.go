@@ -119,10 +119,14 @@ type leaderKey struct {
 	held   bool
 	role   runtime.Role
 	self   int64
+	// this replica's election error and the lease's warning: a replica
+	// that cannot take part, or a lease no one will take, is news too.
+	electionError, warning string
 }
 
 func watchKey(i LeaderInfo) leaderKey {
-	return leaderKey{holder: i.Holder, term: i.Term, held: i.Held, role: i.Self.Role, self: i.Self.Term}
+	return leaderKey{holder: i.Holder, term: i.Term, held: i.Held, role: i.Self.Role, self: i.Self.Term,
+		electionError: i.Self.ElectionError, warning: i.Warning}
 }
 
 func sendEvent(w http.ResponseWriter, event string, v any) error {

@@ -57,6 +57,9 @@ type LeaseStatus struct {
 	// Elections lists the elections held in this database when this one
 	// never was (a mistyped --election-name).
 	Elections []string `json:"elections,omitempty"`
+	// Warning is set when the lease expires implausibly far ahead (see
+	// LeaderInfo.Warning).
+	Warning string `json:"warning,omitempty"`
 }
 
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
@@ -105,19 +108,9 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 			st, err = etcdStatus(ctx, cfg)
 		default:
 			err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
-				rec := leader.Record{Election: cfg.Election.Name}
-				if exists {
-					var err error
-					if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
-						return err
-					}
-				}
-				st = leaseStatus(cfg, rec, exists)
-				st.Backend = ElectionSQL
-				if exists && st.State == "none" {
-					return lease.DB().WithContext(ctx).Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error
-				}
-				return nil
+				var err error
+				st, err = sqlLeaseStatus(ctx, cfg, lease, exists)
+				return err
 			})
 		}
 		if err != nil {
@@ -131,6 +124,38 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		return printLeaseStatus(cmd.OutOrStdout(), st)
 	}
 	return cmd
+}
+
+// sqlLeaseStatus reads the lease of the SQL backend, and the replicas of
+// the membership table. A lease that cannot be read is an error: so is a
+// lease table that is gone although the election was held (its terms are
+// in leader_epochs).
+func sqlLeaseStatus(ctx context.Context, cfg Config, lease *leader.Lease, exists bool) (LeaseStatus, error) {
+	db := lease.DB().WithContext(ctx)
+	rec := leader.Record{Election: cfg.Election.Name}
+	if exists {
+		var err error
+		if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
+			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
+		}
+	} else if db.Migrator().HasTable("leader_epochs") {
+		var terms int64
+		if err := db.Raw(`SELECT term FROM leader_epochs WHERE name = ?`, cfg.Election.Name).Scan(&terms).Error; err != nil {
+			return LeaseStatus{}, fmt.Errorf("table leader_epochs in %s: %w", cfg.Database, err)
+		}
+		if terms > 0 {
+			return LeaseStatus{}, fmt.Errorf("table leader_leases is missing from %s, yet election %q has had %d terms: it was dropped; a running replica re-creates it at its next attempt", cfg.Database, cfg.Election.Name, terms)
+		}
+	}
+	st := leaseStatus(cfg, rec, exists)
+	st.Backend = ElectionSQL
+	st.Warning = implausibleLease(rec, cfg.Election.LeaseDuration.D())
+	if exists && st.State == "none" {
+		if err := db.Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error; err != nil {
+			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
+		}
+	}
+	return st, nil
 }
 
 func printLeaseStatus(w io.Writer, st LeaseStatus) error {
@@ -171,6 +196,9 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 				row("candidates", strings.Join(st.Candidates, ", "))
 			}
 		}
+	}
+	if st.Warning != "" {
+		row("WARNING", st.Warning)
 	}
 	return tw.Flush()
 }

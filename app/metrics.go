@@ -19,6 +19,7 @@ import (
 //	dubbo_admin_leader_transitions_total{to}         counter: role changes of this replica
 //	dubbo_admin_leader_renew_duration_seconds        histogram: latency of the leader's renews
 //	dubbo_admin_leader_renew_failures_total          counter: renews that failed
+//	dubbo_admin_leader_acquire_failures_total        counter: campaign attempts that failed (not "held by another")
 //	dubbo_admin_leader_seconds_since_last_renew      gauge: while leading, age of the last confirmed renew
 //	dubbo_admin_component_restarts_total{component}  counter: failed Starts restarted with backoff
 //	dubbo_admin_store_fenced_writes_total{op,result} counter: writes carrying a term: committed, refused (fenced), failed
@@ -29,9 +30,15 @@ type Metrics struct {
 	renewFailures prometheus.Counter
 	transitions   *prometheus.CounterVec
 	fencedWrites  *prometheus.CounterVec
+
+	acquireFailures prometheus.Counter
+	trouble         campaignTrouble
 }
 
-var _ leader.Observer = (*Metrics)(nil)
+var (
+	_ leader.Observer        = (*Metrics)(nil)
+	_ leader.AcquireObserver = (*Metrics)(nil)
+)
 
 // NewMetrics registers the replica's metrics, with the Go and process
 // collectors, on a new registry.
@@ -51,12 +58,16 @@ func NewMetrics() *Metrics {
 			Name: "dubbo_admin_leader_transitions_total",
 			Help: "Role changes of this replica's leader runner, by the role entered.",
 		}, []string{"to"}),
+		acquireFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dubbo_admin_leader_acquire_failures_total",
+			Help: "Campaign attempts that failed: the replica could not ask for the lease (not counted: attempts that found another holder).",
+		}),
 		fencedWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dubbo_admin_store_fenced_writes_total",
 			Help: "Store writes carrying a leader term, by operation and result (committed, fenced: refused because the term is over, error).",
 		}, []string{"op", "result"}),
 	}
-	m.Registry.MustRegister(m.renewLatency, m.renewFailures, m.transitions, m.fencedWrites,
+	m.Registry.MustRegister(m.renewLatency, m.renewFailures, m.acquireFailures, m.transitions, m.fencedWrites,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -69,6 +80,18 @@ func (m *Metrics) ObserveRenew(latency time.Duration, err error) {
 		m.renewFailures.Inc()
 	}
 }
+
+// ObserveAcquire implements leader.AcquireObserver: it counts the failed
+// campaign attempts and remembers the last one's cause.
+func (m *Metrics) ObserveAcquire(_ time.Duration, err error) {
+	if err != nil && !errors.Is(err, leader.ErrHeld) {
+		m.acquireFailures.Inc()
+	}
+	m.trouble.observe(err, time.Now())
+}
+
+// Election is how this replica's campaign attempts go.
+func (m *Metrics) Election() ElectionState { return m.trouble.state() }
 
 // roleChanged counts one transition of the leader runner.
 func (m *Metrics) roleChanged(to runtime.Role) { m.transitions.WithLabelValues(string(to)).Inc() }

@@ -172,6 +172,7 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		Store:         st,
 		Registry:      m.Registry,
 		LeaseDuration: cfg.Election.LeaseDuration.D(),
+		Election:      m.Election,
 		Replica:       cfg.ReplicaIndex,
 		Kinds:         servedKinds(cfg),
 		Log:           log.WithName("api"),
