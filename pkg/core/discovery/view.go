@@ -151,11 +151,21 @@ func (v *view) remove(id string, r Registration) {
 	}
 }
 
-// members returns the registrations of a derived resource in id order.
+// members returns the registrations of a derived resource: in id order for
+// an Instance, whose spec depends on their order (the first one, metadata
+// merged in turn); in any order for an Application or a Service, whose
+// specs are sorted sets (an Application has every registration of its
+// instances, so sorting them is most of its cost).
 func (v *view) members(rf ref) []Registration {
-	ids := slices.Sorted(maps.Keys(v.index[rf]))
+	ids := v.index[rf]
 	out := make([]Registration, 0, len(ids))
-	for _, id := range ids {
+	if rf.kind != KindInstance {
+		for id := range ids {
+			out = append(out, v.regs[id])
+		}
+		return out
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		out = append(out, v.regs[id])
 	}
 	return out
