@@ -30,3 +30,6 @@ func (t *TestLock) TakeoverWait(window time.Duration) time.Duration { return t.l
 
 // ErrLockBroken is errLockBroken, for specs.
 var ErrLockBroken = errLockBroken
+
+// LockOff is why the session lock is off for e's life ("" while on).
+func (e *LeaseElector) LockOff() string { return e.lockOff() }

@@ -231,6 +231,35 @@ var _ = Describe("Fast failover", func() {
 						Expect(wb.l.Resign(ctx)).To(Succeed())
 					})
 
+					It("ends the term when the server ends the idle lock session (idle timeout shorter than the check period), and the follower takes over before the lease expires", func(ctx SpecContext) {
+						cfg := lockConfig(newElection("idle"))
+						idle := tdb.Config
+						if dialect == database.MySQL {
+							// wait_timeout has whole seconds: checks every 1.5s.
+							cfg.LeaseDuration, cfg.RenewDeadline, cfg.LockWindow, cfg.LockCheckPeriod = 9*time.Second, 6*time.Second, 4500*time.Millisecond, 1500*time.Millisecond
+							idle.DSN += "&wait_timeout=1"
+						} else {
+							idle.DSN += "&idle_session_timeout=50"
+						}
+						a, b := newElector(openPool(idle), cfg), newElector(openPool(tdb.Config), cfg)
+						var wa, wb won
+						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+						started := time.Now()
+						ended := endedAt(wa.l)
+						bwins := campaign(ctx, b)
+						var endAt time.Time
+						Eventually(ended, 3*cfg.LockCheckPeriod+2*time.Second).Should(Receive(&endAt))
+						Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLockLost))
+						Eventually(bwins, cfg.LeaseDuration).Should(Receive(&wb))
+						Expect(endAt.Before(wb.at)).To(BeTrue(), "R1: the old term ended (%v) before the new one began (%v)", endAt, wb.at)
+						Expect(wb.at.Sub(started)).To(BeNumerically("<", cfg.LeaseDuration-cfg.RetryPeriod), "taken over through the lock, before the lease expired")
+						path, _ := wb.l.(leader.FailoverPather).FailoverPath()
+						Expect(path).To(Equal(leader.PathLockFenced))
+						Eventually(wa.l.Done(), "10s").Should(BeClosed())
+						Expect(wb.l.Resign(ctx)).To(Succeed())
+						Expect(wa.l.Resign(ctx)).To(Succeed())
+					})
+
 					It("stops a leader whose connections are black-holed within its lock window, before any successor starts", func(ctx SpecContext) {
 						cfg := lockConfig(newElection("blackhole"))
 						proxy, err := faultproxy.Start(tdb.Addr)
