@@ -66,8 +66,8 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 		RestartBackoff: runtime.Backoff{Initial: time.Second, Max: 30 * time.Second, Factor: 2},
 		Log:            log.WithName("supervisor"),
 	}
-	fmt.Fprintf(out, "dubbo-admin %s: %d replicas sharing %s (election %q, lease %v)\n",
-		Version, cfg.Replicas, cfg.Database, cfg.Election.Name, cfg.Election.LeaseDuration)
+	fmt.Fprintf(out, "dubbo-admin %s: %d replicas sharing %s (election %q, %s)\n",
+		Version, cfg.Replicas, cfg.Database, cfg.Election.Name, cfg.Election.timings())
 	fmt.Fprintf(out, "each replica serves /api/v1/leader /api/v1/status /healthz /readyz /metrics /api/v1/resources/{kind}[/{key}]\n")
 	fmt.Fprintf(out, "kill -9 the leader's pid to watch another replica take over (a replica that exits is restarted with backoff); Ctrl-C stops them all\n")
 	return sup.Run(cmd.Context(), sigs)

@@ -121,3 +121,12 @@ func newEtcdElector(lc fx.Lifecycle, cfg Config, epochs *leader.Epochs, log logr
 	lc.Append(fx.StopHook(e.Close))
 	return e, nil
 }
+
+// timings says how the election is timed, for the start-up lines: the
+// lease duration, or the etcd session TTL.
+func (e ElectionConfig) timings() string {
+	if e.Backend == ElectionEtcd {
+		return "etcd, ttl " + e.Etcd.TTL.String()
+	}
+	return e.Backend + ", lease " + e.LeaseDuration.String()
+}
