@@ -171,6 +171,32 @@ var _ = Describe("Replica processes", Label("e2e"), func() {
 				}
 			}, NodeTimeout(10*time.Minute))
 
+			if dialect != database.SQLite {
+				It("replaces a leader whose lock session the server ends (KILL, pg_terminate_backend); the old leader steps down at once and keeps running", func(ctx SpecContext) {
+					for n := 1; n <= processRounds; n++ {
+						fault(ctx, "lock session killed", n, func(old int, _ time.Time) time.Duration {
+							var session string
+							Expect(c.Observer().WithContext(ctx).Raw("SELECT lock_session FROM leader_leases WHERE name = ? AND term = ?", harness.Election, term).Scan(&session).Error).To(Succeed())
+							if session == "" {
+								var rows []map[string]any
+								_ = c.Observer().WithContext(ctx).Raw("SELECT * FROM leader_leases").Scan(&rows).Error
+								Fail(fmt.Sprintf("the term %d of replica %d is not lock-fenced: %v", term, old, rows))
+							}
+							if dialect == database.MySQL {
+								Expect(c.Observer().WithContext(ctx).Exec("KILL " + session).Error).To(Succeed())
+							} else {
+								var ok bool
+								Expect(c.Observer().WithContext(ctx).Raw("SELECT pg_terminate_backend(CAST(? AS INTEGER))", session).Scan(&ok).Error).To(Succeed())
+								Expect(ok).To(BeTrue(), "backend %s was running", session)
+							}
+							return 0
+						}, func(old int) {
+							Expect(c.Process(old).Alive()).To(BeTrue(), "a replica whose lock session ended steps down, it does not exit")
+						})
+					}
+				}, NodeTimeout(10*time.Minute))
+			}
+
 			if dialect == database.SQLite {
 				It("recovers from a leader killed in the middle of a SQLite write transaction", func(ctx SpecContext) {
 					for n := 1; n <= processRounds; n++ {

@@ -125,9 +125,13 @@
 //     pg_locks row of pg_backend_pid(); the side file's inode), and its term
 //     ends at once on any error of that connection. It may act only while
 //     less than D has passed, on its monotonic clock, since the start of
-//     its last successful check (the term context is cancelled then, and
-//     ValidUntil is at most that instant, so the runtime fail-stops a
-//     component still running), and while its lease is valid.
+//     its last successful check, and while its lease is valid: the term
+//     context is cancelled P/2 before that instant, and ValidUntil is at
+//     most that instant, so the runtime fail-stops a component still
+//     running then.
+//   - A candidate without the lock does not re-take its own unexpired
+//     lock-fenced lease (the lock's new holder may be about to take it
+//     over), and leaves a free lease one retry period to the lock's holder.
 //   - A term acquired while holding the lock is lock-fenced: its row records
 //     the lock's server identity (host, port and server id, or address,
 //     port and start time for PostgreSQL, plus the database; the side

@@ -246,6 +246,12 @@ func (e *LeaseElector) tryAcquire(ctx context.Context, c *candidacy) (Record, ac
 	}
 	e.observe(rec)
 	var old *Record
+	if rec.Held() && rec.Holder == e.identity && rec.Path == PathLockFenced && !c.held {
+		// Our own earlier lock-fenced term, whose lock another candidate
+		// may hold now and take over with: re-taking it lease-only would
+		// only hold that takeover up. Wait for the lock, or the lease.
+		return rec, acquisition{}, time.Time{}, fmt.Errorf("%w: our own lock-fenced term %d until %s, without the lock", ErrHeld, rec.Term, rec.ExpiresAt.Format(time.RFC3339Nano))
+	}
 	if rec.Held() && rec.Holder != e.identity {
 		c.passed = false
 		at, ok := c.takeoverAt(rec)

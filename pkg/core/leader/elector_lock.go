@@ -215,7 +215,8 @@ func (e *LeaseElector) disableLock(err error) {
 func (l *leaseTerm) lockLoop() {
 	defer l.loops.Done()
 	e := l.e
-	watchdog := time.AfterFunc(l.lockDeadlineAt().Sub(e.clock.Now()), func() { l.cancel(ErrLockCheckDeadline) })
+	stopBy := func() time.Duration { return l.lockDeadlineAt().Sub(e.clock.Now()) - l.stopMargin() }
+	watchdog := time.AfterFunc(stopBy(), func() { l.cancel(ErrLockCheckDeadline) })
 	defer watchdog.Stop()
 	tick := time.NewTicker(e.cfg.LockCheckPeriod)
 	defer tick.Stop()
@@ -227,7 +228,7 @@ func (l *leaseTerm) lockLoop() {
 		case <-tick.C:
 		}
 		start := e.clock.Now()
-		left := l.lockDeadlineAt().Sub(start)
+		left := stopBy()
 		if left <= 0 {
 			l.cancel(ErrLockCheckDeadline)
 			continue
@@ -252,7 +253,7 @@ func (l *leaseTerm) lockLoop() {
 			l.mu.Lock()
 			l.lockDeadline = start.Add(e.cfg.LockWindow)
 			l.mu.Unlock()
-			watchdog.Reset(l.lockDeadlineAt().Sub(e.clock.Now()))
+			watchdog.Reset(stopBy())
 		}
 	}
 }
@@ -272,6 +273,11 @@ func (l *leaseTerm) unfence(ctx context.Context, broken error) error {
 	l.e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", note)
 	return nil
 }
+
+// stopMargin is how long before the end of its lock window (ValidUntil)
+// the term context ends: the runtime gives the leader components until
+// ValidUntil to return, and fail-stops them then.
+func (l *leaseTerm) stopMargin() time.Duration { return l.e.cfg.LockCheckPeriod / 2 }
 
 // releaseLock closes the lock of a term that is over, once its window
 // ended or Resign released the lease.
