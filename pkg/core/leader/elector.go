@@ -80,10 +80,11 @@ type LeaseElector struct {
 
 	// openLock opens the session lock (a seam for tests).
 	openLock func(ctx context.Context, db *gorm.DB, election string, counted func()) (sessionLock, error)
+	trouble  *Trouble
 
 	mu         sync.Mutex
 	observed   Record
-	trouble    troubleLog
+	badLease   string // holder and expiry of the last implausible lease warned about
 	lockBroken string // why the session lock is off for this elector's life
 }
 
@@ -114,6 +115,8 @@ func NewLeaseElector(db *gorm.DB, epochs *Epochs, cfg Config, opts ...Option) (*
 		return nil, err
 	}
 	e.log = e.log.WithValues("election", cfg.Name, "identity", e.identity)
+	e.trouble = NewTrouble(e.log)
+	e.trouble.now = e.clock.Now
 	return e, nil
 }
 
@@ -191,7 +194,7 @@ func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 			ao.ObserveAcquire(e.clock.Now().Sub(sent), err)
 		}
 		if err == nil {
-			e.troubleOver()
+			e.trouble.Over()
 			return e.lead(ctx, rec, sent, c.handOff(acq), checked), nil
 		}
 		if ctx.Err() != nil {
@@ -205,13 +208,13 @@ func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 		} else if errors.Is(err, errDeferred) {
 			// wait a retry period for the lock holder
 		} else if errors.Is(err, ErrHeld) {
-			e.troubleOver()
+			e.trouble.Over()
 			e.checkPlausible(rec)
 			if left := rec.Remaining() + time.Millisecond; left < wait {
 				wait = left
 			}
 		} else {
-			e.troubleAt(err)
+			e.trouble.Fail(err)
 			e.repair(ctx)
 		}
 		if err := c.wait(ctx, wait); err != nil {

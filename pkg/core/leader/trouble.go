@@ -1,64 +1,76 @@
 package leader
 
 import (
+	"sync"
 	"time"
+
+	"github.com/go-logr/logr"
 )
 
-// troubleLog keeps campaign trouble loud but short: one error line when the
-// cause of failed attempts changes (or every troubleRepeat while it lasts),
-// one line when attempts work again, and one warning per implausible lease.
-type troubleLog struct {
+// Trouble keeps a backend's campaign trouble loud but short: one error line
+// when the cause of failed attempts changes (or every TroubleRepeat while it
+// lasts), one line when attempts work again, and the current cause for
+// status pages. Every backend's campaign loop uses one. It is safe for
+// concurrent use.
+type Trouble struct {
+	log logr.Logger
+	now func() time.Time
+
+	mu       sync.Mutex
 	cause    string
 	since    time.Time
 	logged   time.Time
 	attempts int
-	badLease string // holder and expiry of the last implausible lease warned about
 }
 
-// troubleRepeat is how often a lasting cause is logged again.
-const troubleRepeat = time.Minute
+// TroubleRepeat is how often a lasting cause is logged again.
+const TroubleRepeat = time.Minute
 
-// troubleAt records a failed attempt (not ErrHeld) and logs it when its cause
-// is new or has lasted another troubleRepeat.
-func (e *LeaseElector) troubleAt(err error) {
-	now := e.clock.Now()
-	e.mu.Lock()
-	t := &e.trouble
+// NewTrouble returns the trouble log of a campaign loop logging to log.
+func NewTrouble(log logr.Logger) *Trouble { return &Trouble{log: log, now: time.Now} }
+
+// Fail records a failed attempt (not one lost to a live holder) and logs it
+// when its cause is new or has lasted another TroubleRepeat.
+func (t *Trouble) Fail(err error) {
+	now := t.now()
+	t.mu.Lock()
 	t.attempts++
 	fresh := t.cause != err.Error()
 	if fresh {
 		t.cause, t.since = err.Error(), now
 	}
-	due := fresh || now.Sub(t.logged) >= troubleRepeat
+	due := fresh || now.Sub(t.logged) >= TroubleRepeat
 	if due {
 		t.logged = now
 	}
 	attempts, since := t.attempts, t.since
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if due {
-		e.log.Error(err, "cannot take part in the election: acquire attempts fail; retrying",
+		t.log.Error(err, "cannot take part in the election: campaign attempts fail; retrying",
 			"failedAttempts", attempts, "failingFor", now.Sub(since).Round(time.Millisecond))
 	}
 }
 
-// troubleOver logs once that attempts work again.
-func (e *LeaseElector) troubleOver() {
-	e.mu.Lock()
-	t := &e.trouble
+// Over records a working attempt, logging once that attempts work again.
+func (t *Trouble) Over() {
+	t.mu.Lock()
 	attempts, had := t.attempts, t.cause != ""
 	t.cause, t.attempts = "", 0
-	e.mu.Unlock()
+	t.mu.Unlock()
 	if had {
-		e.log.Info("election attempts work again", "failedAttempts", attempts)
+		t.log.Info("election attempts work again", "failedAttempts", attempts)
 	}
 }
 
-// LastError is the cause of the failing acquire attempts, "" while they work.
-func (e *LeaseElector) LastError() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.trouble.cause
+// Cause is the cause of the failing attempts, "" while they work.
+func (t *Trouble) Cause() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cause
 }
+
+// LastError is the cause of the failing acquire attempts, "" while they work.
+func (e *LeaseElector) LastError() string { return e.trouble.Cause() }
 
 // checkPlausible warns once per lease whose expiry lies further ahead than
 // any lease duration allows: a row left by a dead holder with a far-future
@@ -69,8 +81,8 @@ func (e *LeaseElector) checkPlausible(rec Record) {
 	}
 	key := rec.Holder + "@" + rec.ExpiresAt.String()
 	e.mu.Lock()
-	seen := e.trouble.badLease == key
-	e.trouble.badLease = key
+	seen := e.badLease == key
+	e.badLease = key
 	e.mu.Unlock()
 	if !seen {
 		e.log.Info("WARNING: the lease expires implausibly far ahead; if its holder is gone, clear it with `dubbo-admin leader release --force`",

@@ -44,12 +44,12 @@ type Elector struct {
 	epochs   *leader.Epochs
 	identity string
 	log      logr.Logger
+	trouble  *leader.Trouble
 	pfx      string // Prefix/escaped(name)/: the election's keys
 
 	mu       sync.Mutex
 	client   *clientv3.Client
 	observed leader.Record
-	trouble  string // cause of the failing campaign attempts, "" while they work
 }
 
 var (
@@ -83,6 +83,7 @@ func New(name string, cfg Config, epochs *leader.Epochs, opts ...Option) (*Elect
 	}
 	e.pfx = cfg.Prefix + "/" + url.PathEscape(name) + "/"
 	e.log = e.log.WithValues("election", name, "identity", e.identity, "backend", Backend)
+	e.trouble = leader.NewTrouble(e.log)
 	return e, nil
 }
 
@@ -282,13 +283,13 @@ func (e *Elector) Campaign(ctx context.Context) (leader.Leadership, error) {
 	for {
 		l, err := e.attempt(ctx, c)
 		if err == nil {
-			e.troubleOver()
+			e.trouble.Over()
 			return l, nil
 		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		e.troubleAt(err)
+		e.trouble.Fail(err)
 		wait := e.keepAliveEvery() + time.Duration(rand.Float64()*0.2*float64(e.keepAliveEvery()))
 		t := time.NewTimer(wait)
 		select {
@@ -297,26 +298,6 @@ func (e *Elector) Campaign(ctx context.Context) (leader.Leadership, error) {
 			return nil, context.Cause(ctx)
 		case <-t.C:
 		}
-	}
-}
-
-func (e *Elector) troubleAt(err error) {
-	e.mu.Lock()
-	fresh := e.trouble != err.Error()
-	e.trouble = err.Error()
-	e.mu.Unlock()
-	if fresh {
-		e.log.Error(err, "campaign attempt failed; retrying")
-	}
-}
-
-func (e *Elector) troubleOver() {
-	e.mu.Lock()
-	had := e.trouble != ""
-	e.trouble = ""
-	e.mu.Unlock()
-	if had {
-		e.log.Info("campaign attempts work again")
 	}
 }
 

@@ -54,6 +54,7 @@ type Elector struct {
 	cfg      Config
 	identity string
 	log      logr.Logger
+	trouble  *leader.Trouble
 	observer leader.Observer
 	clock    leader.Clock
 
@@ -61,7 +62,6 @@ type Elector struct {
 	observed leader.Record
 	seenRV   string    // resourceVersion of the Lease as last read
 	seenAt   time.Time // local instant seenRV was first read
-	trouble  string    // cause of the failing attempts, "" while they work
 }
 
 var (
@@ -95,6 +95,7 @@ func New(client kubernetes.Interface, epochs *leader.Epochs, cfg Config, opts ..
 		return nil, err
 	}
 	e.log = e.log.WithValues("election", cfg.Election.Name, "lease", e.lease.ref(), "identity", e.identity)
+	e.trouble = leader.NewTrouble(e.log)
 	e.observed = e.lease.record(nil, time.Time{}, e.clock.Now())
 	return e, nil
 }
@@ -234,7 +235,7 @@ func (e *Elector) Campaign(ctx context.Context) (leader.Leadership, error) {
 		if err == nil {
 			l, merr := e.lead(ctx, obj, sent)
 			if merr == nil {
-				e.troubleOver()
+				e.trouble.Over()
 				return l, nil
 			}
 			err = merr
@@ -245,14 +246,14 @@ func (e *Elector) Campaign(ctx context.Context) (leader.Leadership, error) {
 		var held *heldError
 		switch {
 		case errors.As(err, &held):
-			e.troubleOver()
+			e.trouble.Over()
 			if held.left < wait {
 				wait = held.left
 			}
 		case errors.Is(err, errConflict):
 			// another candidate moved first: look again soon
 		default:
-			e.troubleAt(err)
+			e.trouble.Fail(err)
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -305,31 +306,5 @@ func (e *Elector) jittered() time.Duration {
 	return c.RetryPeriod + time.Duration(rand.Float64()*c.JitterFactor*float64(c.RetryPeriod))
 }
 
-// troubleAt logs a failing attempt when its cause is new; troubleOver logs
-// once that attempts work again.
-func (e *Elector) troubleAt(err error) {
-	e.mu.Lock()
-	fresh := e.trouble != err.Error()
-	e.trouble = err.Error()
-	e.mu.Unlock()
-	if fresh {
-		e.log.Error(err, "cannot take part in the election; retrying")
-	}
-}
-
-func (e *Elector) troubleOver() {
-	e.mu.Lock()
-	had := e.trouble != ""
-	e.trouble = ""
-	e.mu.Unlock()
-	if had {
-		e.log.Info("election attempts work again")
-	}
-}
-
 // LastError is the cause of the failing campaign attempts, "" while they work.
-func (e *Elector) LastError() string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.trouble
-}
+func (e *Elector) LastError() string { return e.trouble.Cause() }
