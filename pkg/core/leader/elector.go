@@ -395,7 +395,7 @@ func (l *leaseTerm) ValidUntil() time.Time {
 // goroutine, then releases the lease and ends the term in the epoch
 // (conditional on holder and term) so a follower can take over within one
 // retry period. It returns when that is done or ctx ends, whichever is
-// first; the release itself is bounded by OpTimeout (and the driver's I/O
+// first; the release itself is bounded by RenewDeadline (and the driver's I/O
 // timeout). A term already lost is not an error. Resign is idempotent.
 func (l *leaseTerm) Resign(ctx context.Context) error {
 	how := endReason(ctx)
@@ -431,7 +431,10 @@ func (l *leaseTerm) release(how string) {
 		l.mu.Unlock()
 	}()
 	<-l.renewDone
-	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), how), l.e.cfg.OpTimeout)
+	// Bounded by the renew deadline, not OpTimeout: a release is worth
+	// finishing on a slow database (it saves the followers the wait for the
+	// expiry), and Resign's caller bounds its own wait with its context.
+	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), how), l.e.cfg.RenewDeadline)
 	defer cancel()
 	rec, rerr := l.e.lease.Release(ctx, l.term)
 	// The lease is free (or no longer ours): the lock may wake a follower.
