@@ -21,6 +21,7 @@ import (
 //	dubbo_admin_leader_renew_failures_total          counter: renews that failed
 //	dubbo_admin_leader_acquire_failures_total        counter: campaign attempts that failed (not "held by another")
 //	dubbo_admin_leader_seconds_since_last_renew      gauge: while leading, age of the last confirmed renew
+//	dubbo_admin_leader_lock_fenced                   gauge: while leading, 1 on the session-lock path, 0 lease-only
 //	dubbo_admin_component_restarts_total{component}  counter: failed Starts restarted with backoff
 //	dubbo_admin_store_fenced_writes_total{op,result} counter: writes carrying a term: committed, refused (fenced), failed
 type Metrics struct {
@@ -149,6 +150,25 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, cs := range st.Components {
 		ch <- prometheus.MustNewConstMetric(restartsDesc, prometheus.CounterValue, float64(cs.Restarts), cs.Name)
+	}
+}
+
+var lockFencedDesc = prometheus.NewDesc("dubbo_admin_leader_lock_fenced",
+	"While leading: 1 when the term is lock-fenced (a crashed leader is replaced about lockWindow later), 0 when lease-only (after the lease expires; /api/v1/leader says why).", nil, nil)
+
+// watchPath registers the gauge of the led term's failover path.
+func (m *Metrics) watchPath(leadership func() leader.Leadership) {
+	m.Registry.MustRegister(pathCollector(leadership))
+}
+
+type pathCollector func() leader.Leadership
+
+func (c pathCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lockFencedDesc }
+
+func (c pathCollector) Collect(ch chan<- prometheus.Metric) {
+	if p, ok := c().(leader.FailoverPather); ok {
+		path, _ := p.FailoverPath()
+		ch <- prometheus.MustNewConstMetric(lockFencedDesc, prometheus.GaugeValue, boolFloat(path == leader.PathLockFenced))
 	}
 }
 

@@ -164,6 +164,7 @@ func newRuntime(p runtimeParams) (*runtime.Runtime, error) {
 
 func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, console *Console, log logr.Logger) *API {
 	m.watchState(rt.Status, lastRenewal(rt), time.Now)
+	m.watchPath(rt.Leadership)
 	return &API{
 		Status:        rt.Status,
 		Started:       started.Load,
