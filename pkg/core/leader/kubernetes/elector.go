@@ -130,11 +130,11 @@ func (e *Elector) Prepare(ctx context.Context) error {
 		if verb == "create" {
 			attrs.Name = "" // RBAC cannot restrict create by name
 		}
-		opCtx, cancel := context.WithTimeout(ctx, e.cfg.Election.OpTimeout)
-		r, err := e.client.AuthorizationV1().SelfSubjectAccessReviews().Create(opCtx,
+		// Bounded by ctx only: a start-up check, not a renewal racing a
+		// deadline (OpTimeout is sized for those).
+		r, err := e.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx,
 			&authorizationv1.SelfSubjectAccessReview{Spec: authorizationv1.SelfSubjectAccessReviewSpec{ResourceAttributes: attrs}},
 			metav1.CreateOptions{})
-		cancel()
 		if err != nil {
 			return fmt.Errorf("kubernetes election: check access to lease %s: %w", e.lease.ref(), err)
 		}
