@@ -2,6 +2,7 @@ package leader
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -33,3 +34,31 @@ var ErrLockBroken = errLockBroken
 
 // LockOff is why the session lock is off for e's life ("" while on).
 func (e *LeaseElector) LockOff() string { return e.lockOff() }
+
+// BreakLockSession makes the session locks e opens from now on report, once
+// broken is closed, that the server session behind the lock connection
+// changed (as behind a transaction-mode pooler).
+func BreakLockSession(e *LeaseElector, broken <-chan struct{}) {
+	open := e.openLock
+	e.openLock = func(ctx context.Context, db *gorm.DB, election string, counted func()) (sessionLock, error) {
+		l, err := open(ctx, db, election, counted)
+		if err != nil {
+			return nil, err
+		}
+		return &brokenLock{sessionLock: l, broken: broken}, nil
+	}
+}
+
+type brokenLock struct {
+	sessionLock
+	broken <-chan struct{}
+}
+
+func (b *brokenLock) check(ctx context.Context) error {
+	select {
+	case <-b.broken:
+		return fmt.Errorf("%w: the session changed (test)", errLockBroken)
+	default:
+		return b.sessionLock.check(ctx)
+	}
+}

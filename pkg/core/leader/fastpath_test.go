@@ -189,6 +189,33 @@ var _ = Describe("Fast failover", func() {
 					Expect(wb.l.Resign(ctx)).To(Succeed())
 				})
 
+				It("turns the term lease-only, with one warning and without ending it, when the lock's server session changes under it", func(ctx SpecContext) {
+					cfg := lockConfig(newElection("broken"))
+					a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
+					broken := make(chan struct{})
+					leader.BreakLockSession(a, broken)
+					var wa, wb won
+					Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+					bwins := campaign(ctx, b)
+					path, _ := wa.l.(leader.FailoverPather).FailoverPath()
+					Expect(path).To(Equal(leader.PathLockFenced))
+
+					close(broken)
+					Eventually(func() string { p, _ := wa.l.(leader.FailoverPather).FailoverPath(); return p }, "2s").Should(Equal(leader.PathLeaseOnly))
+					Expect(wa.l.Context().Err()).NotTo(HaveOccurred(), "the term goes on, lease-only")
+					Expect(a.LockOff()).To(ContainSubstring("the session changed"))
+					rec, err := b.Leader(ctx)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(rec.Path).To(Equal(leader.PathLeaseOnly), "the row says so before any follower could act on it")
+					Expect(rec.PathReason).To(ContainSubstring("session lock unusable"))
+					Consistently(bwins, cfg.LeaseDuration).ShouldNot(Receive(), "the lease-only leader keeps renewing; no follower takes over")
+					Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
+
+					Expect(wa.l.Resign(ctx)).To(Succeed())
+					Eventually(bwins, "5s").Should(Receive(&wb))
+					Expect(wb.l.Resign(ctx)).To(Succeed())
+				})
+
 				It("leads lease-only, saying why, when fast failover is off", func(ctx SpecContext) {
 					cfg := lockConfig(newElection("off"))
 					cfg.FastFailover = false
