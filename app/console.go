@@ -11,10 +11,14 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/membership"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
@@ -62,6 +66,9 @@ type Peer struct {
 	Identity string
 	// Address is its HTTP base URL, e.g. http://10.0.0.2:8080.
 	Address string
+	// Gone: it was not seen for longer than the lease; its status is not
+	// read.
+	Gone bool
 }
 
 // PeerLister lists the replicas of the membership table.
@@ -167,6 +174,8 @@ type ReplicaStatus struct {
 	Identity string `json:"identity"`
 	Address  string `json:"address,omitempty"`
 	Self     bool   `json:"self,omitempty"`
+	// Gone: the membership table has not seen it within the lease.
+	Gone bool `json:"gone,omitempty"`
 	// Status is the replica's /api/v1/status body; absent when it could
 	// not be read, and Error says why.
 	Status json.RawMessage `json:"status,omitempty"`
@@ -202,7 +211,11 @@ func (c *Console) cluster(w http.ResponseWriter, r *http.Request, a *API) {
 
 // peerStatus reads p's /api/v1/status within the peer timeout.
 func (c *Console) peerStatus(ctx context.Context, p Peer) ReplicaStatus {
-	out := ReplicaStatus{Identity: p.Identity, Address: p.Address}
+	out := ReplicaStatus{Identity: p.Identity, Address: p.Address, Gone: p.Gone}
+	if p.Gone {
+		out.Error = "gone: not seen within the lease duration"
+		return out
+	}
 	body, err := c.readPeer(ctx, p.Address+"/api/v1/status")
 	if err != nil {
 		out.Error = err.Error()
@@ -244,10 +257,40 @@ func (c *Console) readPeer(ctx context.Context, url string) (json.RawMessage, er
 	return body, nil
 }
 
-func newConsole(cfg Config, epochs *leader.Epochs, st store.ResourceStore) (*Console, error) {
+func newConsole(cfg Config, db *gorm.DB, epochs *leader.Epochs, st store.ResourceStore) (*Console, error) {
 	counts, ok := st.(store.Counter)
 	if !ok {
 		return nil, fmt.Errorf("console: the %T store cannot count its resources", st)
 	}
-	return &Console{Election: cfg.Election.Name, Terms: epochs, Counts: counts}, nil
+	table, err := membership.NewTable(db)
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	return &Console{Election: cfg.Election.Name, Terms: epochs, Counts: counts,
+		Peers: membershipPeers(table, cfg.Election.Name, cfg.Election.LeaseDuration.D(), cfg.Election.OpTimeout.D())}, nil
+}
+
+// membershipPeers lists the replicas of the membership table, a replica
+// not seen for longer than goneAfter (the lease duration) as gone.
+func membershipPeers(t *membership.Table, election string, goneAfter, timeout time.Duration) PeerLister {
+	return func(ctx context.Context) ([]Peer, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		if !t.Exists(ctx) {
+			return nil, nil // no replica recorded itself yet
+		}
+		v, err := t.List(ctx, election, goneAfter)
+		if err != nil {
+			return nil, err
+		}
+		peers := make([]Peer, 0, len(v.Replicas))
+		for _, r := range v.Replicas {
+			addr := r.Address
+			if addr != "" && !strings.Contains(addr, "://") {
+				addr = "http://" + addr
+			}
+			peers = append(peers, Peer{Identity: r.Identity, Address: addr, Gone: r.Gone})
+		}
+		return peers, nil
+	}
 }

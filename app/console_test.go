@@ -15,6 +15,7 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/membership"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
@@ -178,4 +179,43 @@ var _ = Describe("The console on sqlite", Label("sqlite"), func() {
 		Expect(cl.Replicas[2].Address).To(Equal(peerBase))
 		Expect(cl.Replicas[3].Error).To(ContainSubstring("deadline exceeded"))
 	}, NodeTimeout(3*time.Minute))
+})
+
+var _ = Describe("The console's peers on sqlite", Label("sqlite"), func() {
+	It("are the membership table's replicas: the live ones' status read from them, the gone ones marked", func(ctx SpecContext) {
+		db := dbtest.Ginkgo("app", database.SQLite)
+		rep, base := startLeading(ctx, db.Config.DSN)
+		DeferCleanup(func(ctx SpecContext) { Expect(rep.Stop(ctx)).To(Succeed()) })
+
+		var cl app.ClusterInfo
+		Expect(getJSON(base+"/api/v1/cluster", &cl)).To(Equal(http.StatusOK))
+		Expect(cl.Replicas).To(HaveLen(1), "an empty (or absent) table lists this replica only")
+		Expect(cl.Error).To(BeEmpty())
+
+		gdb, err := database.Open(ctx, db.Config)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { Expect(database.Close(gdb)).To(Succeed()) })
+		table, err := membership.NewTable(gdb)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(table.Migrate(ctx)).To(Succeed())
+		// Another replica, served by the same process under another name.
+		Expect(table.Upsert(ctx, "dubbo-admin", membership.Member{Identity: "other", Address: rep.HTTPAddress(), Role: "Candidate"})).To(Succeed())
+
+		Expect(getJSON(base+"/api/v1/cluster", &cl)).To(Equal(http.StatusOK))
+		Expect(cl.Replicas).To(HaveLen(2))
+		Expect(cl.Replicas[1].Identity).To(Equal("other"))
+		Expect(cl.Replicas[1].Address).To(Equal(base))
+		Expect(string(cl.Replicas[1].Status)).To(MatchRegexp(`"components":`))
+		Expect(cl.Replicas[1].Gone).To(BeFalse())
+
+		By("not seen for longer than the lease (2 s): gone, and not read")
+		Eventually(func(g Gomega) {
+			cl = app.ClusterInfo{} // decoding into a used value keeps what the body leaves out
+			g.Expect(getJSON(base+"/api/v1/cluster", &cl)).To(Equal(http.StatusOK))
+			g.Expect(cl.Replicas).To(HaveLen(2))
+			g.Expect(cl.Replicas[1].Gone).To(BeTrue())
+		}).WithTimeout(10 * time.Second).WithPolling(200 * time.Millisecond).Should(Succeed())
+		Expect(cl.Replicas[1].Status).To(BeEmpty())
+		Expect(cl.Replicas[1].Error).To(ContainSubstring("gone"))
+	}, NodeTimeout(2*time.Minute))
 })

@@ -193,9 +193,10 @@ function showReplicas() {
   let rows = view.members;
   const note = $('replicas-note');
   if (rows === null) {
-    rows = [...statuses.values()].map((r) => ({ identity: r.identity, address: r.address || '', role: (r.status || {}).role || '' }));
-    note.hidden = false;
-    note.textContent = 'This replica has no membership table (/api/v1/replicas): only itself is listed.';
+    // No /api/v1/replicas: the members as /api/v1/cluster read them.
+    rows = [...statuses.values()].map((r) => ({ identity: r.identity, address: r.address || '', role: (r.status || {}).role || '', gone: Boolean(r.gone) }));
+    note.hidden = rows.length > 1;
+    note.textContent = 'Only this replica is listed: no other has recorded itself in the membership table.';
   } else {
     note.hidden = true;
   }
