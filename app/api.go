@@ -52,6 +52,9 @@ type API struct {
 	// Election is how this replica's campaign attempts go; nil means they
 	// are not observed.
 	Election func() ElectionState
+	// Members reads the membership table for /api/v1/replicas; nil
+	// answers 404.
+	Members MembershipReader
 	// Kinds are the resource kinds this replica serves; any other kind is
 	// 404. Empty means every kind the store has.
 	Kinds []string
@@ -82,6 +85,7 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{ErrorLog: nil}))
 	mux.Handle("/api/v1/leader", get(a.leader))
 	mux.Handle("/api/v1/status", get(a.status))
+	mux.Handle("/api/v1/replicas", get(a.replicas))
 	mux.Handle("/api/v1/resources/{kind}", get(a.listResources))
 	mux.Handle("/api/v1/resources/{kind}/{key...}", get(a.getResource))
 	a.Console.mount(mux, a)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/membership"
 )
 
 // ErrNoDatabase: the leader commands found no SQLite file to read.
@@ -60,6 +61,11 @@ type LeaseStatus struct {
 	// Warning is set when the lease expires implausibly far ahead (see
 	// LeaderInfo.Warning).
 	Warning string `json:"warning,omitempty"`
+	// Replicas is the membership table of Admin's database, whatever the
+	// backend, the lease holder's row marked; ReplicasError says why it
+	// could not be read.
+	Replicas      []ReplicaInfo `json:"replicas"`
+	ReplicasError string        `json:"replicasError,omitempty"`
 }
 
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
@@ -116,6 +122,16 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if st.Backend != ElectionSQL {
+			// The membership table is in Admin's database whatever elects.
+			err = withLease(ctx, cfg, func(lease *leader.Lease, _ bool) error {
+				readReplicas(ctx, cfg, lease.DB(), &st)
+				return nil
+			})
+			if err != nil {
+				st.ReplicasError = err.Error()
+			}
+		}
 		if output == "json" {
 			enc := json.NewEncoder(cmd.OutOrStdout())
 			enc.SetIndent("", "  ")
@@ -150,6 +166,7 @@ func sqlLeaseStatus(ctx context.Context, cfg Config, lease *leader.Lease, exists
 	st := leaseStatus(cfg, rec, exists)
 	st.Backend = ElectionSQL
 	st.Warning = implausibleLease(rec, cfg.Election.LeaseDuration.D())
+	readReplicas(ctx, cfg, lease.DB(), &st)
 	if exists && st.State == "none" {
 		if err := db.Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error; err != nil {
 			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
@@ -200,7 +217,78 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 	if st.Warning != "" {
 		row("WARNING", st.Warning)
 	}
+	switch {
+	case st.ReplicasError != "":
+		row("replicas", "unknown: "+st.ReplicasError)
+	case st.Replicas == nil:
+		row("replicas", "none recorded (no replica has run with this version)")
+	default:
+		gone := 0
+		for _, r := range st.Replicas {
+			if r.Gone {
+				gone++
+			}
+		}
+		row("replicas", fmt.Sprintf("%d alive, %d gone", len(st.Replicas)-gone, gone))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printReplicas(w, st.Replicas)
+}
+
+// printReplicas is the membership table, the lease holder's row marked
+// with "*": identity, address, role (or "gone"), the term it leads, how
+// long it has run, when it was last seen (database clock), version, error.
+func printReplicas(w io.Writer, rs []ReplicaInfo) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  IDENTITY\tADDRESS\tROLE\tTERM\tAGE\tSEEN\tVERSION\tERROR")
+	for _, r := range rs {
+		mark, role, term := " ", r.Role, "-"
+		if r.Leader {
+			mark = "*"
+		}
+		if r.Gone {
+			role = "gone (was " + r.Role + ")"
+		}
+		if r.Term > 0 {
+			term = fmt.Sprint(r.Term)
+		}
+		fmt.Fprintf(tw, "%s %s\t%s\t%s\t%s\t%s\t%s ago\t%s\t%s\n", mark, r.Identity, orDash(r.Address), role, term,
+			roundAge(r.Age()), roundAge(r.SeenAgo()), orDash(r.Version), orDash(r.Error))
+	}
 	return tw.Flush()
+}
+
+// roundAge shows a duration to a tenth of a second below a minute, to the
+// second above.
+func roundAge(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
+
+// readReplicas fills st's replicas from the membership table of db.
+func readReplicas(ctx context.Context, cfg Config, db *gorm.DB, st *LeaseStatus) {
+	t, err := membership.NewTable(db)
+	if err != nil {
+		st.ReplicasError = err.Error()
+		return
+	}
+	if !t.Exists(ctx) {
+		return
+	}
+	view, err := membershipReader(cfg, t)(ctx)
+	if err != nil {
+		st.ReplicasError = err.Error()
+		return
+	}
+	rec := leader.Record{Holder: st.Holder, Term: st.Term, ExpiresAt: st.ExpiresAt, Now: st.DatabaseNow}
+	st.Replicas = replicasInfo(view, rec).Replicas
 }
 
 func (c CLI) leaderReleaseCommand() *cobra.Command {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -21,7 +22,7 @@ type httpServer struct {
 	timeout time.Duration
 	log     logr.Logger
 
-	bound string
+	bound atomic.Pointer[string] // read by the membership recorder
 	done  chan struct{}
 }
 
@@ -42,15 +43,16 @@ func (s *httpServer) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("http: listen on %s: %w", s.addr, err)
 	}
-	s.bound = ln.Addr().String()
+	bound := ln.Addr().String()
+	s.bound.Store(&bound)
 	s.done = make(chan struct{})
 	go func() {
 		defer close(s.done)
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error(err, "http server stopped serving", "address", s.bound)
+			s.log.Error(err, "http server stopped serving", "address", bound)
 		}
 	}()
-	s.log.Info("serving HTTP", "url", "http://"+s.bound)
+	s.log.Info("serving HTTP", "url", "http://"+bound)
 	return nil
 }
 
@@ -72,4 +74,9 @@ func (s *httpServer) stop(ctx context.Context) error {
 }
 
 // Address is where the server listens once started.
-func (s *httpServer) Address() string { return s.bound }
+func (s *httpServer) Address() string {
+	if p := s.bound.Load(); p != nil {
+		return *p
+	}
+	return ""
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
 	"github.com/apache/dubbo-admin/pkg/core/engine"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/membership"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
@@ -63,8 +64,10 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 			newConsole,
 			newAPI,
 			newReplicaServer,
+			newMembership,
 		),
 		heartbeatComponent(cfg),
+		fx.Invoke(recordMembership), // before wireLifecycle: stopped after the runtime
 		fx.Invoke(wireLifecycle),
 		fx.Populate(&r.rt, &r.server),
 	)
@@ -162,7 +165,8 @@ func newRuntime(p runtimeParams) (*runtime.Runtime, error) {
 	})
 }
 
-func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, console *Console, log logr.Logger) *API {
+func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.ResourceStore, m *Metrics, started *atomic.Bool, console *Console,
+	members *membership.Table, log logr.Logger) *API {
 	m.watchState(rt.Status, lastRenewal(rt), time.Now)
 	m.watchPath(rt.Leadership)
 	return &API{
@@ -174,6 +178,7 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		Registry:      m.Registry,
 		LeaseDuration: cfg.Election.LeaseDuration.D(),
 		Election:      m.Election,
+		Members:       membershipReader(cfg, members),
 		Replica:       cfg.ReplicaIndex,
 		Kinds:         servedKinds(cfg),
 		Log:           log.WithName("api"),
