@@ -16,6 +16,11 @@
 //   - The HTTP API (api*.go, http_server.go): /healthz, /readyz, /metrics,
 //     /api/v1/leader, /api/v1/status and /api/v1/resources/..., JSON in and
 //     out, errors as {"error": "..."}; reads are served on every replica.
+//     /api/v1/leader?watch=true streams the lease as server-sent events
+//     (api_watch.go).
+//   - The console (console.go, web/): the cluster page at / and /cluster,
+//     embedded, live from the leader stream, and the endpoints only it
+//     needs: /api/v1/terms, /api/v1/cluster and /api/v1/counts.
 //   - The supervisor (supervisor*.go): `run --replicas N` re-executes this
 //     binary N times on one machine, prints one line per leadership change
 //     (naming the holder when it is not one of its replicas), restarts a
