@@ -113,8 +113,12 @@ func etcdFields() []field {
 
 // newEtcdElector is the etcd backend of the election, closed when the
 // replica stops (after the runtime resigned).
-func newEtcdElector(lc fx.Lifecycle, cfg Config, epochs *leader.Epochs, log logr.Logger) (leader.Elector, error) {
-	e, err := etcd.New(cfg.Election.Name, cfg.Election.Etcd.Etcd(), epochs, etcd.WithLogger(log.WithName("leader")))
+func newEtcdElector(lc fx.Lifecycle, cfg Config, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
+	opts := []etcd.Option{etcd.WithLogger(log.WithName("leader"))}
+	if m != nil {
+		opts = append(opts, etcd.WithObserver(m))
+	}
+	e, err := etcd.New(cfg.Election.Name, cfg.Election.Etcd.Etcd(), epochs, opts...)
 	if err != nil {
 		return nil, err
 	}

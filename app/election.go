@@ -30,7 +30,7 @@ func newElector(lc fx.Lifecycle, cfg Config, db *gorm.DB, epochs *leader.Epochs,
 	case ElectionKubernetes:
 		return newKubernetesElector(cfg, epochs, m, log)
 	case ElectionEtcd:
-		return newEtcdElector(lc, cfg, epochs, log)
+		return newEtcdElector(lc, cfg, epochs, m, log)
 	}
 	return leader.NewLeaseElector(db, epochs, cfg.Election.Leader(),
 		leader.WithLogger(log.WithName("leader")), leader.WithObserver(m))

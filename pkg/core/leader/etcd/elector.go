@@ -33,6 +33,10 @@ type Option func(*Elector)
 // WithLogger sets the logger for transitions; the default discards.
 func WithLogger(l logr.Logger) Option { return func(e *Elector) { e.log = l } }
 
+// WithObserver reports every keep-alive a leader sends (its latency and
+// error) to o, as the SQL lease reports its renewals, for metrics.
+func WithObserver(o leader.Observer) Option { return func(e *Elector) { e.observer = o } }
+
 // WithIdentity sets the holder identity; the default is leader.NewIdentity().
 func WithIdentity(id string) Option { return func(e *Elector) { e.identity = id } }
 
@@ -45,6 +49,7 @@ type Elector struct {
 	identity string
 	log      logr.Logger
 	trouble  *leader.Trouble
+	observer leader.Observer
 	pfx      string // Prefix/escaped(name)/: the election's keys
 
 	mu       sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -160,6 +161,19 @@ var _ = Describe("Elector on etcd", Label("etcd"), Ordered, func() {
 		err = e.Prepare(ctx)
 		Expect(err).To(MatchError(leader.ErrInvalidConfig))
 		Expect(err.Error()).To(ContainSubstring("etcd.caFile"))
+	})
+
+	It("reports every keep-alive of a leader to its Observer", func(ctx SpecContext) {
+		var obs renewCounter
+		e, err := etcd.New(electortest.Election("observer"), testConfig(f.server.Endpoint()), f.epochs(), etcd.WithObserver(&obs))
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(e.Close)
+		Expect(e.Prepare(ctx)).To(Succeed())
+		w := win(electortest.Campaign(ctx, e))
+		Eventually(obs.ok.Load).Should(BeNumerically(">=", 3), "a keep-alive every TTL/6")
+		Expect(obs.failed.Load()).To(BeZero())
+		Expect(w.L.LastRenewal()).To(BeTemporally("~", time.Now(), time.Second))
+		Expect(w.L.Resign(ctx)).To(Succeed())
 	})
 
 	It("ends a campaign before Prepare with ErrNotPrepared", func(ctx SpecContext) {
@@ -321,3 +335,14 @@ var _ = Describe("Elector on a 3-member etcd cluster", Label("etcd"), Ordered, f
 		Expect(wa.L.Resign(ctx)).To(Succeed())
 	})
 })
+
+// renewCounter is a leader.Observer that counts keep-alives.
+type renewCounter struct{ ok, failed atomic.Int64 }
+
+func (r *renewCounter) ObserveRenew(_ time.Duration, err error) {
+	if err != nil {
+		r.failed.Add(1)
+		return
+	}
+	r.ok.Add(1)
+}

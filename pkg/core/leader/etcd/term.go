@@ -93,6 +93,9 @@ func (l *term) run(watch clientv3.WatchChan) {
 			}
 			sent := time.Now()
 			err := l.e.keepAlive(l.ctx, l.c, l.lease, min(left, l.e.cfg.OpTimeout))
+			if o := l.e.observer; o != nil && l.ctx.Err() == nil {
+				o.ObserveRenew(time.Since(sent), err)
+			}
 			switch {
 			case err == nil:
 				if !watchdog.Stop() {
