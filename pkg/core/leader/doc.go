@@ -72,6 +72,12 @@
 //
 // # Safety argument
 //
+// This is the SQL lease's. The other backends argue the same way, each in
+// its own package doc: pkg/core/leader/kubernetes (the Lease's
+// resourceVersion observed for a lease duration on the follower's own
+// clock) and pkg/core/leader/etcd (the session's TTL counted from the last
+// keep-alive sent). All three then rely on the same epoch for fencing.
+//
 // The leader's deadline is measured on its own monotonic clock from the
 // moment it sent its last successful acquire or renew: sent + RenewDeadline.
 // The database computed that statement's expiry as (its now) + LeaseDuration,
