@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the benchmarks and writes BENCHMARKS.md (see test/bench).
 #
-#   make bench                  full profile (about 10 minutes on 2 cores)
+#   make bench                  full profile (about 20 minutes on 2 cores)
 #   BENCH_QUICK=1 make bench    quick profile (under 2 minutes): fast timings,
 #                               fewer rounds, SQLite and one server
 #   BENCH_OUT=file              write the report elsewhere
@@ -10,6 +10,14 @@
 #   go run ./test/bench -only large-replace -out /tmp/large-replace.md
 # (the Replace of a large registry, 1M resources, 200k on SQLite, with the
 # lease renew latency meanwhile; add -quick for 20k/10k).
+#
+#   BENCH_PHASES=store,zookeeper  run only these phases (election, store,
+#                               zookeeper, fifty; default all)
+#
+# The zookeeper phase starts its own ZooKeeper from Debian's jars
+# (scripts/install-zookeeper.sh; reported as skipped when they are missing),
+# fills it with the bench's loader (10 000 services x 10 instances, quick:
+# 500 x 10) and runs two replica processes per server database on it.
 #
 # MariaDB and PostgreSQL are reached as in make test (ADMIN_TEST_MYSQL_DSN,
 # ADMIN_TEST_POSTGRES_DSN, else their default addresses); a server that does
@@ -37,6 +45,7 @@ trap 'exit 130' INT TERM
 
 command="make bench"
 if [ "${BENCH_QUICK:-}" = 1 ]; then command="BENCH_QUICK=1 make bench"; fi
+if [ -n "${BENCH_PHASES:-}" ]; then command="BENCH_PHASES=$BENCH_PHASES $command"; fi
 
 go build -o "$work/bench" ./test/bench
 go build -o "$work/dubbo-admin" ./app/dubbo-admin
