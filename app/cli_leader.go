@@ -88,14 +88,27 @@ func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
 }
 
 func (c CLI) leaderStatusCommand() *cobra.Command {
-	var output string
+	var (
+		output string
+		watch  bool
+	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show who holds the leader lease, its term and when it expires",
-		Args:  cobra.NoArgs,
+		Short: "Show who holds the leader lease, its term and when it expires, and every replica",
+		Long: `Show who holds the leader lease, its term and when it expires, and every
+replica of the membership table: its role, the term it leads, how long it has
+run and when it was last seen (by the database's clock). A replica not seen for
+longer than the lease duration is listed as gone. The lease holder's row is
+marked with "*". The exit status is non-zero when the lease cannot be read.
+
+With --watch it reads them again every retry period and prints one line per
+change (leader, a replica joining, changing role, going or leaving), or, on a
+terminal, redraws the whole view in place, until interrupted.`,
+		Args: cobra.NoArgs,
 	}
 	flags := BindFlags(cmd.Flags(), scopeAll)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "print every change until interrupted (a line per event; redrawn in place on a terminal)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if output != "text" && output != "json" {
 			return fmt.Errorf("--output %q: must be text or json", output)
@@ -104,33 +117,14 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		if err != nil {
 			return err
 		}
+		if watch {
+			return c.watchStatus(cmd, cfg, output)
+		}
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
-		var st LeaseStatus
-		switch cfg.Election.Backend {
-		case ElectionKubernetes:
-			st, err = kubernetesStatus(ctx, cfg)
-		case ElectionEtcd:
-			st, err = etcdStatus(ctx, cfg)
-		default:
-			err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
-				var err error
-				st, err = sqlLeaseStatus(ctx, cfg, lease, exists)
-				return err
-			})
-		}
+		st, err := readStatus(ctx, cfg)
 		if err != nil {
 			return err
-		}
-		if st.Backend != ElectionSQL {
-			// The membership table is in Admin's database whatever elects.
-			err = withLease(ctx, cfg, func(lease *leader.Lease, _ bool) error {
-				readReplicas(ctx, cfg, lease.DB(), &st)
-				return nil
-			})
-			if err != nil {
-				st.ReplicasError = err.Error()
-			}
 		}
 		if output == "json" {
 			enc := json.NewEncoder(cmd.OutOrStdout())
@@ -140,6 +134,41 @@ func (c CLI) leaderStatusCommand() *cobra.Command {
 		return printLeaseStatus(cmd.OutOrStdout(), st)
 	}
 	return cmd
+}
+
+// readStatus reads the election of cfg's backend, and the membership table
+// of Admin's database.
+func readStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
+	var (
+		st  LeaseStatus
+		err error
+	)
+	switch cfg.Election.Backend {
+	case ElectionKubernetes:
+		st, err = kubernetesStatus(ctx, cfg)
+	case ElectionEtcd:
+		st, err = etcdStatus(ctx, cfg)
+	default:
+		err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
+			var err error
+			st, err = sqlLeaseStatus(ctx, cfg, lease, exists)
+			return err
+		})
+	}
+	if err != nil {
+		return LeaseStatus{}, err
+	}
+	if st.Backend != ElectionSQL {
+		// The membership table is in Admin's database whatever elects.
+		err = withLease(ctx, cfg, func(lease *leader.Lease, _ bool) error {
+			readReplicas(ctx, cfg, lease.DB(), &st)
+			return nil
+		})
+		if err != nil {
+			st.ReplicasError = err.Error()
+		}
+	}
+	return st, nil
 }
 
 // sqlLeaseStatus reads the lease of the SQL backend, and the replicas of

@@ -66,16 +66,24 @@ func forward(addr, target string) {
 // cliRun runs `dubbo-admin run args...` in the background; the returned
 // channel sends SIGTERM to it, done receives its error.
 func cliRun(args ...string) (stderr *gbytes.Buffer, signals chan os.Signal, done chan error) {
-	stderr, signals, done = gbytes.NewBuffer(), make(chan os.Signal, 1), make(chan error, 1)
+	_, stderr, signals, done = cliBackground(append([]string{"run"}, args...)...)
+	return stderr, signals, done
+}
+
+// cliBackground runs `dubbo-admin args...` in the background with its
+// stdout and stderr in buffers; signals delivers SIGINT/SIGTERM to it, done
+// receives its error.
+func cliBackground(args ...string) (stdout, stderr *gbytes.Buffer, signals chan os.Signal, done chan error) {
+	stdout, stderr, signals, done = gbytes.NewBuffer(), gbytes.NewBuffer(), make(chan os.Signal, 1), make(chan error, 1)
 	cmd := app.CLI{
 		LookupEnv: func(string) (string, bool) { return "", false },
 		Signals:   func() (<-chan os.Signal, func()) { return signals, func() {} },
 	}.Command()
-	cmd.SetArgs(append([]string{"run"}, args...))
-	cmd.SetOut(GinkgoWriter)
+	cmd.SetArgs(args)
+	cmd.SetOut(io.MultiWriter(stdout, GinkgoWriter))
 	cmd.SetErr(io.MultiWriter(stderr, GinkgoWriter))
 	go func() { done <- cmd.ExecuteContext(context.Background()) }()
-	return stderr, signals, done
+	return stdout, stderr, signals, done
 }
 
 // dsnWith rewrites a server DSN of db: another user and password, or

@@ -41,8 +41,8 @@ func recordMembership(lc fx.Lifecycle, cfg Config, t *membership.Table, el leade
 	self := func() membership.Member {
 		st := rt.Status()
 		addr := srv.Address()
-		if addr == "" { // not bound yet: the configured address, until it is
-			addr = cfg.HTTPAddress()
+		if _, port, _ := splitAddress(cfg.HTTPAddress()); addr == "" && port != 0 {
+			addr = cfg.HTTPAddress() // not bound yet: where it will be
 		}
 		mb := membership.Member{Identity: el.Identity(), Address: addr, Version: Version, Host: host,
 			PID: os.Getpid(), Role: string(st.Role), Error: m.Election().LastError}

@@ -1,0 +1,43 @@
+package app_test
+
+import (
+	"regexp"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/apache/dubbo-admin/app"
+	"github.com/apache/dubbo-admin/pkg/core/database"
+	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
+)
+
+var _ = Describe("dubbo-admin leader status --watch on sqlite", Label("sqlite"), func() {
+	It("prints a line per event through a failover, and stops on a signal", func(ctx SpecContext) {
+		db := dbtest.Ginkgo("app", database.SQLite)
+		a, _ := startReplica(ctx, fastConfig(db.Config.DSN))
+		Eventually(func() bool { return a.Runtime().Status().Role == "Leading" }).Should(BeTrue())
+		idA := a.Runtime().Status().Term.Holder
+
+		out, _, signals, done := cliBackground("leader", "status", "--watch", "--db-dsn", db.Config.DSN)
+		contents := func() string { return string(out.Contents()) }
+		q := regexp.QuoteMeta
+		Eventually(contents).Should(MatchRegexp(`(?m)^\S+Z leader ` + q(idA) + ` term \d+ \(expires `))
+		Eventually(contents).Should(MatchRegexp(`(?m)^\S+Z replica ` + q(idA) + ` at 127\.0\.0\.1:\d+: Leading term \d+$`))
+
+		_, baseB := startReplica(ctx, fastConfig(db.Config.DSN))
+		var infoB app.LeaderInfo
+		Expect(getJSON(baseB+"/api/v1/leader", &infoB)).To(Equal(200))
+		idB := infoB.Self.Identity
+		Eventually(contents).Should(MatchRegexp(`(?m)^\S+Z replica ` + q(idB) + ` joined at 127\.0\.0\.1:\d+: Candidate$`))
+
+		Expect(a.Stop(ctx)).To(Succeed())
+		Eventually(contents).WithTimeout(time.Minute).Should(MatchRegexp(`(?m)^\S+Z leader ` + q(idB) + ` term \d+ `))
+		Eventually(contents).Should(MatchRegexp(`(?m)^\S+Z replica ` + q(idA) + ` left `))
+		Eventually(contents).Should(MatchRegexp(`(?m)^\S+Z replica ` + q(idB) + ` at 127\.0\.0\.1:\d+: Leading term \d+$`))
+
+		signals <- syscall.SIGINT
+		Eventually(done).Should(Receive(BeNil()))
+	}, NodeTimeout(2*time.Minute))
+})
