@@ -71,7 +71,9 @@ var (
 
 // New validates cfg (after Defaulted) and returns the elector of cfg's Lease
 // through client, minting terms with epochs. It does no I/O: Prepare checks
-// the credentials and creates the epoch table.
+// the credentials and creates the epoch table. client should have no
+// client-side rate limit (see Config.RESTConfig): client-go's default of 5
+// requests/s delays renewals past their deadline.
 func New(client kubernetes.Interface, epochs *leader.Epochs, cfg Config, opts ...Option) (*Elector, error) {
 	if client == nil || epochs == nil {
 		return nil, errors.New("kubernetes election: nil client or epochs")
