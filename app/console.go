@@ -5,17 +5,17 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/membership"
@@ -241,6 +241,9 @@ func (c *Console) readPeer(ctx context.Context, url string) (json.RawMessage, er
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		if ue := (*neturl.Error)(nil); errors.As(err, &ue) {
+			err = ue.Err // it names the URL again
+		}
 		return nil, fmt.Errorf("read %s: %w", url, err)
 	}
 	defer resp.Body.Close()
@@ -257,29 +260,22 @@ func (c *Console) readPeer(ctx context.Context, url string) (json.RawMessage, er
 	return body, nil
 }
 
-func newConsole(cfg Config, db *gorm.DB, epochs *leader.Epochs, st store.ResourceStore) (*Console, error) {
+func newConsole(cfg Config, epochs *leader.Epochs, st store.ResourceStore, members *membership.Table) (*Console, error) {
 	counts, ok := st.(store.Counter)
 	if !ok {
 		return nil, fmt.Errorf("console: the %T store cannot count its resources", st)
 	}
-	table, err := membership.NewTable(db)
-	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
-	}
 	return &Console{Election: cfg.Election.Name, Terms: epochs, Counts: counts,
-		Peers: membershipPeers(table, cfg.Election.Name, cfg.Election.LeaseDuration.D(), cfg.Election.OpTimeout.D())}, nil
+		Peers: membershipPeers(membershipReader(cfg, members), cfg.Election.OpTimeout.D())}, nil
 }
 
-// membershipPeers lists the replicas of the membership table, a replica
-// not seen for longer than goneAfter (the lease duration) as gone.
-func membershipPeers(t *membership.Table, election string, goneAfter, timeout time.Duration) PeerLister {
+// membershipPeers lists the replicas of the membership table (gone: not
+// seen within the lease duration), each statement within timeout.
+func membershipPeers(read MembershipReader, timeout time.Duration) PeerLister {
 	return func(ctx context.Context) ([]Peer, error) {
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
-		if !t.Exists(ctx) {
-			return nil, nil // no replica recorded itself yet
-		}
-		v, err := t.List(ctx, election, goneAfter)
+		v, err := read(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -208,8 +208,10 @@ function showReplicas() {
     const tr = document.createElement('tr');
     tr.dataset.identity = m.identity;
     tr.dataset.role = m.gone ? 'gone' : (leading ? 'leader' : 'follower');
-    const roleCell = span('role' + (m.gone ? ' gone' : leading ? ' leading' : ''),
-      m.gone ? 'Gone (not seen within the lease)' : roleText(role, leading));
+    const unreachable = st && !st.status && !st.self && !m.gone;
+    const roleCell = span('role' + (m.gone || unreachable ? ' gone' : leading ? ' leading' : ''),
+      m.gone ? 'Gone (not seen within the lease)'
+        : unreachable ? `Unreachable (last recorded as ${role || 'unknown'})` : roleText(role, leading));
     const roleTd = cell(roleCell);
     if (m.error) roleTd.append(Object.assign(document.createElement('div'), { className: 'error', textContent: `cannot take part in the election: ${m.error}` }));
     tr.append(cell(span('id', m.identity), st && st.self ? ' (this page)' : ''), roleTd,
@@ -255,9 +257,11 @@ function showCounts(body) {
   $('counts-total').textContent = String(body.total || 0);
 }
 
+// roleText names a role; only the lease holder is the leader.
 function roleText(role, leading) {
-  if (leading || role === 'Leading') return 'Leader';
+  if (leading) return 'Leader';
   switch (role) {
+    case 'Leading': return 'Leading (not the lease holder)';
     case 'Candidate': return 'Follower';
     case 'Draining': return 'Draining (stepping down)';
     case 'Stopped': return 'Stopped';
@@ -272,23 +276,22 @@ function roleText(role, leading) {
 function tick() {
   const info = view.leader;
   if (!info) return;
-  const dbNow = info.databaseNow ? Date.parse(info.databaseNow) + (performance.now() - view.leaderAt) : NaN;
+  const now = info.databaseNow ? dbNow() : NaN;
   if (info.holder && info.since) {
-    $('since').textContent = `${clock(info.since)} (${isNaN(dbNow) ? '' : duration(dbNow - Date.parse(info.since)) + ' ago'})`;
+    $('since').textContent = `${clock(info.since)} (${isNaN(now) ? '' : duration(now - Date.parse(info.since)) + ' ago'})`;
   } else {
     $('since').textContent = '–';
   }
-  if (info.holder && info.expires && !isNaN(dbNow)) {
-    const left = Date.parse(info.expires) - dbNow;
+  if (info.holder && info.expires && !isNaN(now)) {
+    const left = Date.parse(info.expires) - now;
     $('expires').textContent = left >= 0
       ? `${clock(info.expires)} (in ${duration(left)}, unless renewed)`
       : `${clock(info.expires)} (${duration(-left)} ago: not renewed)`;
   } else {
     $('expires').textContent = '–';
   }
-  const skew = isNaN(dbNow) ? 0 : dbNow - Date.now(); // last seen is by the database's clock
-  for (const td of document.querySelectorAll('td[data-seen]')) {
-    td.textContent = `${duration(Date.now() + skew - Date.parse(td.dataset.seen))} ago`;
+  for (const td of document.querySelectorAll('td[data-seen]')) { // by the database's clock
+    td.textContent = `${duration(dbNow() - Date.parse(td.dataset.seen))} ago`;
   }
 }
 
@@ -314,12 +317,19 @@ function numCell(n) {
 }
 
 function ageCell(ts) {
-  const td = cell(ts ? '' : '–');
+  const td = cell(ts ? `${duration(dbNow() - Date.parse(ts))} ago` : '–');
   if (ts) {
     td.dataset.seen = ts;
     td.title = ts;
   }
   return td;
+}
+
+// dbNow is the database's clock now, as far as the last lease read tells.
+function dbNow() {
+  const info = view.leader;
+  if (!info || !info.databaseNow) return Date.now();
+  return Date.parse(info.databaseNow) + (performance.now() - view.leaderAt);
 }
 
 function clock(ts) {
