@@ -70,4 +70,26 @@ bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?
 bench_pid=
+if [ "$status" = 0 ]; then
+  # The membership table's cost (pkg/core/membership TestCost): statements
+  # per second per replica with 3 and 50 replicas, on every dialect.
+  secs=20
+  if [ "${BENCH_QUICK:-}" = 1 ]; then secs=5; fi
+  echo "$(date +%T) bench: membership table cost, ${secs}s per run" >&2
+  ADMIN_MEMBERSHIP_COST=$secs go test -count=1 -run '^TestCost$' -v -timeout 30m ./pkg/core/membership >"$work/membership.txt" 2>&1 || {
+    echo "membership cost failed:" >&2; cat "$work/membership.txt" >&2; exit 1; }
+  {
+    echo
+    echo "## Membership table (admin_replicas)"
+    echo
+    echo "Statements per second that the replicas' membership Recorders send, at the default election timings"
+    echo "(retry period 1s, lease 10s: a keepalive every 3.3s, written on the next whole period), each replica on a pool"
+    echo "of its own, measured over ${secs}s after every first write and prune: steady (no state change) and with a"
+    echo "change at every period (the most a replica ever writes: one statement per retry period). Retention: a"
+    echo "gone replica's row is deleted by the next replica to start once it was not seen for 24h (membership.DefaultRetention);"
+    echo "a graceful stop deletes its own row. \`ADMIN_MEMBERSHIP_COST=${secs} go test -run TestCost -v ./pkg/core/membership\`"
+    echo
+    grep '^|' "$work/membership.txt"
+  } >>"$out"
+fi
 exit "$status"

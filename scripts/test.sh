@@ -13,12 +13,20 @@ case "$profile" in
 esac
 
 skiplog=$(mktemp)
-trap 'rm -f "$skiplog"' EXIT
-export ADMIN_TEST_SKIP_LOG="$skiplog"
+ranlog=$(mktemp)
+trap 'rm -f "$skiplog" "$ranlog"' EXIT
+export ADMIN_TEST_SKIP_LOG="$skiplog" ADMIN_TEST_RAN_LOG="$ranlog"
 
 status=0
 go test -race -count=1 -timeout 40m "$@" ./... || status=$?
 
+echo
+if [ -s "$ranlog" ]; then
+  echo "Ran on (database: suites):"
+  sort -u "$ranlog" | awk -F '\t' '{ s[$1] = s[$1] (s[$1] ? ", " : "") $2 } END { for (d in s) print "  " d ": " s[d] }' | sort
+else
+  echo "No database suite ran."
+fi
 if [ -s "$skiplog" ]; then
   echo
   echo "Skipped suites (set the variable, or start the server, to run them):"

@@ -239,12 +239,17 @@ var skipLogMu sync.Mutex
 func ReportSkip(suite, dialect, reason string) {
 	line := fmt.Sprintf("SKIPPED %s specs of %s: %s", dialect, suite, reason)
 	fmt.Fprintln(os.Stderr, line)
-	path := os.Getenv(SkipLogEnv)
+	appendOnce(os.Getenv(SkipLogEnv), &skipLogMu, line)
+}
+
+// appendOnce appends line to the file at path unless it holds it already;
+// an empty path does nothing.
+func appendOnce(path string, mu *sync.Mutex, line string) {
 	if path == "" {
 		return
 	}
-	skipLogMu.Lock()
-	defer skipLogMu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
 	if data, err := os.ReadFile(path); err == nil && strings.Contains(string(data), line+"\n") {
 		return
 	}

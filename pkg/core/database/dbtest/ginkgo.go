@@ -22,6 +22,7 @@ func Ginkgo(suite, dialect string) *DB {
 		ReportSkip(suite, dialect, reason)
 		Skip(dialect + ": " + reason)
 	}
+	ReportRan(suite, dialect, db.Addr)
 	DeferCleanup(func(ctx SpecContext) {
 		Expect(db.Drop(ctx)).To(Succeed())
 	}, NodeTimeout(time.Minute))

@@ -24,6 +24,7 @@ func Pool(tb testing.TB, suite, dialect string) *gorm.DB {
 		ReportSkip(suite, dialect, reason)
 		tb.Skip(dialect + ": " + reason)
 	}
+	ReportRan(suite, dialect, tdb.Addr)
 	tb.Cleanup(func() {
 		if err := tdb.Drop(context.Background()); err != nil {
 			tb.Error(err)
