@@ -227,7 +227,7 @@ function showComponents(statuses) {
   for (const r of statuses.values()) {
     if (!r.status) {
       const tr = document.createElement('tr');
-      tr.append(cell(span('id', r.identity)), Object.assign(document.createElement('td'), { colSpan: 7, className: 'error', textContent: `unreachable: ${r.error || 'no status'}` }));
+      tr.append(cell(span('id', r.identity)), Object.assign(document.createElement('td'), { colSpan: 7, className: 'error', textContent: r.gone ? (r.error || 'gone') : `unreachable: ${r.error || 'no status'}` }));
       rows.push(tr);
       continue;
     }
