@@ -46,6 +46,8 @@ func TestPage(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	bin, _ := browser.Binary()
+	dbtest.ReportRan("internal/browser", "chromium", bin)
 	p, err := b.NewPage(ctx, 800, 600)
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,8 @@ func Ginkgo(suite string) *Browser {
 	b, err := Start(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(b.Close)
+	bin, _ := Binary()
+	dbtest.ReportRan(suite, "chromium", bin)
 	return b
 }
 
