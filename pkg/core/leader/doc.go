@@ -161,9 +161,11 @@
 // renewals, and the fenced writes of the old term fail from the new term's
 // mint on, whatever the timing. On SQLite the kernel frees an flock only
 // when its descriptor closes, which the elector does only after Resign
-// released the lease or once D has passed since its last check (a process
-// that dies cannot act), on the same machine and so the same monotonic
-// clock: the follower takes over without waiting.
+// released the lease or once the term's ValidUntil passed (the runtime has
+// stopped, or fail-stopped, the leader components by then), and a process
+// that died cannot act: there a term has no lock window (its checks only
+// confirm the side file was not replaced) and the follower takes over
+// without waiting.
 //
 // Graceful handover: Resign releases the lease, then unlocks; a follower
 // blocked on the lock wakes and takes the free lease at once. A follower that

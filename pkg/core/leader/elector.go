@@ -321,7 +321,7 @@ func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time, 
 		path:      rec.Path,
 		reason:    rec.PathReason,
 	}
-	if lock != nil {
+	if lock != nil && lock.windowed() {
 		l.lockDeadline = checked.Add(e.cfg.LockWindow)
 	}
 	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,

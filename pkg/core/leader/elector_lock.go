@@ -214,6 +214,10 @@ func (e *LeaseElector) disableLock(err error) {
 // while this term may still act.
 func (l *leaseTerm) lockLoop() {
 	defer l.loops.Done()
+	if !l.lock.windowed() {
+		l.heldLockLoop()
+		return
+	}
 	e := l.e
 	stopBy := func() time.Duration { return l.lockDeadlineAt().Sub(e.clock.Now()) - l.stopMargin() }
 	watchdog := time.AfterFunc(stopBy(), func() { l.cancel(ErrLockCheckDeadline) })
@@ -223,7 +227,7 @@ func (l *leaseTerm) lockLoop() {
 	for {
 		select {
 		case <-l.ctx.Done():
-			l.releaseLock()
+			l.releaseLock(l.lockDeadlineAt())
 			return
 		case <-tick.C:
 		}
@@ -279,10 +283,41 @@ func (l *leaseTerm) unfence(ctx context.Context, broken error) error {
 // ValidUntil to return, and fail-stops them then.
 func (l *leaseTerm) stopMargin() time.Duration { return l.e.cfg.LockCheckPeriod / 2 }
 
-// releaseLock closes the lock of a term that is over, once its window
-// ended or Resign released the lease.
-func (l *leaseTerm) releaseLock() {
-	if wait := l.lockDeadlineAt().Sub(l.e.clock.Now()); wait > 0 {
+// heldLockLoop is lockLoop for a lock that only its holder frees (the
+// flock of SQLite): the term has no lock window; a failed check (the side
+// file replaced) ends it. Once over, the lock is kept until Resign released
+// the lease or the term's ValidUntil passed, when the runtime has stopped
+// (or fail-stopped) its leader components.
+func (l *leaseTerm) heldLockLoop() {
+	tick := time.NewTicker(l.e.cfg.LockCheckPeriod)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			l.releaseLock(l.ValidUntil())
+			return
+		case <-tick.C:
+		}
+		ctx, cancel := context.WithTimeout(l.ctx, l.e.cfg.OpTimeout)
+		err := l.lock.check(ctx)
+		if errors.Is(err, errLockBroken) {
+			if err = l.unfence(ctx, err); err == nil {
+				cancel()
+				l.closeLock()
+				return
+			}
+		}
+		cancel()
+		if err != nil {
+			l.cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
+		}
+	}
+}
+
+// releaseLock closes the lock of a term that is over, at until or once
+// Resign released the lease, whichever is first.
+func (l *leaseTerm) releaseLock(until time.Time) {
+	if wait := until.Sub(l.e.clock.Now()); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:

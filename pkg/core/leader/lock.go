@@ -65,6 +65,10 @@ type sessionLock interface {
 	// the lock call's return, before it may take the lease of a holder
 	// whose lock window is window.
 	takeoverWait(window time.Duration) time.Duration
+	// windowed reports whether the lock can be lost without its holder's
+	// doing (a server ends sessions), so that the holder may act only
+	// within a lock window of its last check.
+	windowed() bool
 }
 
 // lockDrift is the clock-rate difference between two replicas that the
@@ -226,6 +230,8 @@ func (l *sqlLock) info() lockInfo { return l.id }
 
 func (l *sqlLock) takeoverWait(window time.Duration) time.Duration { return sqlTakeoverWait(window) }
 
+func (l *sqlLock) windowed() bool { return true }
+
 func (l *sqlLock) acquire(ctx context.Context, wait time.Duration) (bool, error) {
 	if l.held {
 		return true, nil
@@ -357,10 +363,13 @@ func inodeOf(f *os.File) (string, error) {
 func (l *fileLock) info() lockInfo { return l.id }
 
 // takeoverWait is zero: the kernel frees the lock only when the holder's
-// descriptor is closed, and the holder closes it only once its lock
-// window has passed (or after Resign); on the same machine, so on the same
-// monotonic clock.
+// descriptor is closed, and the holder closes it only after Resign released
+// the lease or once its term's ValidUntil passed (the runtime fail-stops
+// the components by then); a process that died cannot act.
 func (l *fileLock) takeoverWait(time.Duration) time.Duration { return 0 }
+
+// windowed is false: only the holder's own close (or death) frees an flock.
+func (l *fileLock) windowed() bool { return false }
 
 func (l *fileLock) acquire(ctx context.Context, wait time.Duration) (bool, error) {
 	if l.held {
