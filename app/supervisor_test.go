@@ -2,9 +2,13 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -98,6 +102,26 @@ var _ = Describe("Supervisor stopped while a restart is pending", Label("quick")
 		done := make(chan error, 1)
 		go func() { done <- sup.Run(context.Background(), signals) }()
 		Eventually(out).Should(gbytes.Say(`replica 1 \(pid \d+\) exited: exit status 6; restarting it in 1h0m0s`))
+		signals <- syscall.SIGTERM
+		Eventually(done).Should(Receive(BeNil()))
+	})
+})
+
+var _ = Describe("Supervisor's leadership line", Label("quick"), func() {
+	It("names the holder when the leader is none of its replicas", func() {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			_ = json.NewEncoder(w).Encode(app.LeaderInfo{Election: "dubbo-admin", Holder: "other-host-1", Term: 9, Held: true,
+				Self: app.SelfInfo{Identity: "mine-1", Role: coreruntime.RoleCandidate}})
+		}))
+		DeferCleanup(srv.Close)
+		out := gbytes.NewBuffer()
+		signals := make(chan os.Signal, 1)
+		sup := &app.Supervisor{Executable: "/bin/sh", Args: []string{"-c", `trap 'exit 0' TERM; while :; do sleep 0.05; done`, "sh"},
+			Replicas: 1, Address: func(int) string { return strings.TrimPrefix(srv.URL, "http://") },
+			Out: out, ChildOut: GinkgoWriter, ChildErr: GinkgoWriter, Poll: 50 * time.Millisecond, StopTimeout: 10 * time.Second, Log: GinkgoLogr}
+		done := make(chan error, 1)
+		go func() { done <- sup.Run(context.Background(), signals) }()
+		Eventually(out).Should(gbytes.Say(`leader: other-host-1 leads term 9, and it is not one of this supervisor's replicas`))
 		signals <- syscall.SIGTERM
 		Eventually(done).Should(Receive(BeNil()))
 	})

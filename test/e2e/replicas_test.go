@@ -80,6 +80,7 @@ var _ = Describe("dubbo-admin run --replicas 3 on sqlite", Label("e2e", "sqlite"
 		session *gexec.Session
 		urls    []string
 		pids    map[int]int // replica index -> pid
+		dbPath  string
 	)
 
 	BeforeAll(func() {
@@ -93,8 +94,9 @@ var _ = Describe("dubbo-admin run --replicas 3 on sqlite", Label("e2e", "sqlite"
 			urls = append(urls, "http://127.0.0.1:"+strconv.Itoa(base+i))
 		}
 		root := repoRoot()
+		dbPath = filepath.Join(GinkgoT().TempDir(), "admin.db")
 		cmd := exec.Command(bin, "run", "--replicas", strconv.Itoa(replicas),
-			"--db-dsn", filepath.Join(GinkgoT().TempDir(), "admin.db"),
+			"--db-dsn", dbPath,
 			"--http-address", "127.0.0.1:"+strconv.Itoa(base),
 			"--registry", "file://"+filepath.Join(root, "examples", "registry"),
 			"--engine", "file://"+filepath.Join(root, "examples", "runtime"),
@@ -168,6 +170,27 @@ var _ = Describe("dubbo-admin run --replicas 3 on sqlite", Label("e2e", "sqlite"
 		Eventually(session).WithTimeout(time.Minute).Should(gbytesSay(
 			fmt.Sprintf(`leader: replica %d \(pid %d, [^)]+\) leads term %d`, *successor.Self.Replica, successor.Self.PID, successor.Term)))
 		Expect(alive(old.Self.PID)).To(BeFalse())
+
+		// The membership table lists the killed replica as gone once it was
+		// not seen for the lease duration, and never as alive again.
+		status := func(g Gomega) app.LeaseStatus {
+			out, err := exec.Command(bin, "leader", "status", "-o", "json", "--db-dsn", dbPath).Output()
+			g.Expect(err).NotTo(HaveOccurred())
+			var st app.LeaseStatus
+			g.Expect(json.Unmarshal(out, &st)).To(Succeed())
+			return st
+		}
+		goneRow := func(g Gomega) bool {
+			for _, r := range status(g).Replicas {
+				if r.Identity == old.Holder {
+					return r.Gone
+				}
+			}
+			g.Expect("row of "+old.Holder).To(BeEmpty(), "the killed replica's row is kept")
+			return false
+		}
+		Eventually(goneRow).WithTimeout(time.Minute).Should(BeTrue())
+		Consistently(goneRow, 2*time.Second, 200*time.Millisecond).Should(BeTrue())
 	})
 
 	It("stops every replica gracefully on SIGTERM and leaves none behind", func() {
