@@ -23,7 +23,7 @@ func FastTimings() leader.Config {
 		JitterFactor:  0.2,
 		OpTimeout:     300 * time.Millisecond,
 
-		FastFailover:    leader.DefaultFastFailover,
+		FastFailover:    true,
 		LockWindow:      400 * time.Millisecond,
 		LockCheckPeriod: 100 * time.Millisecond,
 	}

@@ -73,8 +73,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// DefaultFastFailover is whether DefaultConfig turns the session-lock path on.
-const DefaultFastFailover = true
+// DefaultFastFailover is whether DefaultConfig turns the session-lock path
+// on: off until it meets its targets on every dialect (see BENCHMARKS.md);
+// election.fastFailover: true turns it on.
+const DefaultFastFailover = false
 
 // Validate checks every field and the relation
 // LeaseDuration > RenewDeadline > RetryPeriod*(1+JitterFactor) + OpTimeout.

@@ -11,8 +11,11 @@ import (
 )
 
 var _ = Describe("Config", Label("quick"), func() {
-	It("accepts the defaults", func() {
-		Expect(leader.DefaultConfig().Validate()).To(Succeed())
+	It("accepts the defaults, with fast failover on or off", func() {
+		c := leader.DefaultConfig()
+		Expect(c.Validate()).To(Succeed())
+		c.FastFailover = !c.FastFailover
+		Expect(c.Validate()).To(Succeed())
 	})
 
 	DescribeTable("rejects a bad config naming the field and the rule",
@@ -37,11 +40,15 @@ var _ = Describe("Config", Label("quick"), func() {
 			"leaseDuration (7s) must be greater than renewDeadline (7s)"),
 		Entry("renew deadline too short for one retry", func(c *leader.Config) { c.RenewDeadline = 2 * time.Second },
 			"renewDeadline (2s) must be greater than retryPeriod*(1+jitterFactor) + opTimeout (2.2s)"),
-		Entry("zero lock window", func(c *leader.Config) { c.LockWindow = 0 }, "lockWindow is 0s: must be at least 1ms when fastFailover is on"),
-		Entry("sub-millisecond lock check", func(c *leader.Config) { c.LockCheckPeriod = 1500 * time.Microsecond }, "lockCheckPeriod is 1.5ms"),
-		Entry("lock check too rare for its window", func(c *leader.Config) { c.LockWindow, c.LockCheckPeriod = 300*time.Millisecond, 101*time.Millisecond },
+		Entry("zero lock window", func(c *leader.Config) { c.FastFailover, c.LockWindow = true, 0 }, "lockWindow is 0s: must be at least 1ms when fastFailover is on"),
+		Entry("sub-millisecond lock check", func(c *leader.Config) { c.FastFailover, c.LockCheckPeriod = true, 1500*time.Microsecond }, "lockCheckPeriod is 1.5ms"),
+		Entry("lock check too rare for its window", func(c *leader.Config) {
+			c.FastFailover, c.LockWindow, c.LockCheckPeriod = true, 300*time.Millisecond, 101*time.Millisecond
+		},
 			"lockCheckPeriod (101ms) must be at most lockWindow/3 (100ms)"),
-		Entry("lock window not below the renew deadline", func(c *leader.Config) { c.LockWindow, c.LockCheckPeriod = 7*time.Second, time.Second },
+		Entry("lock window not below the renew deadline", func(c *leader.Config) {
+			c.FastFailover, c.LockWindow, c.LockCheckPeriod = true, 7*time.Second, time.Second
+		},
 			"lockWindow (7s) must be less than renewDeadline (7s)"),
 	)
 
