@@ -33,12 +33,7 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 	if err != nil {
 		return fmt.Errorf("find this binary to start the replicas: %w", err)
 	}
-	var args []string
-	cmd.Flags().Visit(func(f *pflag.Flag) {
-		if f.Name != "replicas" && f.Name != replicaIndexFlag {
-			args = append(args, "--"+f.Name+"="+f.Value.String())
-		}
-	})
+	args, env := replicaArgs(cmd.Flags())
 	unlock, err := LockSupervisor(supervisorDir(cfg))
 	if err != nil {
 		return err
@@ -50,7 +45,7 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 	sup := &Supervisor{
 		Executable: exe,
 		Args:       append([]string{"run"}, args...),
-		Env:        os.Environ(),
+		Env:        append(os.Environ(), env...),
 		Replicas:   cfg.Replicas,
 		Address:    cfg.ReplicaHTTPAddress,
 		Out:        out,
@@ -72,3 +67,27 @@ func (c CLI) supervise(cmd *cobra.Command, cfg Config, log logr.Logger) error {
 	fmt.Fprintf(out, "kill -9 the leader's pid to watch another replica take over (a replica that exits is restarted with backoff); Ctrl-C stops them all\n")
 	return sup.Run(cmd.Context(), sigs)
 }
+
+// replicaArgs turns the flags given to the supervisor into its replicas'
+// arguments. The DSN, which may hold a password, goes into their
+// environment instead, so that no replica shows it in its command line
+// (ps). The environment ranks below flags and above the file, as the flag
+// did, so the replicas load the same configuration.
+func replicaArgs(fs *pflag.FlagSet) (args, env []string) {
+	fs.Visit(func(f *pflag.Flag) {
+		switch f.Name {
+		case "replicas", replicaIndexFlag:
+		case dsnFlag:
+			env = append(env, dsnEnv+"="+f.Value.String())
+		default:
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return args, env
+}
+
+// The DSN's flag and variable (config_fields.go).
+const (
+	dsnFlag = "db-dsn"
+	dsnEnv  = "ADMIN_DATABASE_DSN"
+)
