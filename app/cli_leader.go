@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,8 +13,9 @@ import (
 	"github.com/spf13/cobra"
 	"gorm.io/gorm"
 
-	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/leader/etcd"
+	klease "github.com/apache/dubbo-admin/pkg/core/leader/kubernetes"
 	"github.com/apache/dubbo-admin/pkg/core/membership"
 )
 
@@ -139,64 +139,65 @@ terminal, redraws the whole view in place, until interrupted.`,
 // readStatus reads the election of cfg's backend, and the membership table
 // of Admin's database.
 func readStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
-	var (
-		st  LeaseStatus
-		err error
-	)
-	switch cfg.Election.Backend {
-	case ElectionKubernetes:
-		st, err = kubernetesStatus(ctx, cfg)
-	case ElectionEtcd:
-		st, err = etcdStatus(ctx, cfg)
-	default:
-		err = withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
-			var err error
-			st, err = sqlLeaseStatus(ctx, cfg, lease, exists)
+	var st LeaseStatus
+	err := withElector(ctx, cfg, func(el election) error {
+		var err error
+		if st, err = electionStatus(ctx, cfg, el); err != nil {
 			return err
-		})
+		}
+		readReplicas(ctx, cfg, el.db, &st)
+		return nil
+	})
+	return st, err
+}
+
+// electionStatus reads the leader of the election el, with what its
+// backend adds: the Kubernetes Lease, the etcd endpoints.
+func electionStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, error) {
+	if _, ok := el.Elector.(*leader.LeaseElector); ok {
+		return sqlLeaseStatus(ctx, cfg, el)
 	}
+	rec, err := el.Leader(ctx)
 	if err != nil {
 		return LeaseStatus{}, err
 	}
-	if st.Backend != ElectionSQL {
-		// The membership table is in Admin's database whatever elects.
-		err = withLease(ctx, cfg, func(lease *leader.Lease, _ bool) error {
-			readReplicas(ctx, cfg, lease.DB(), &st)
-			return nil
-		})
-		if err != nil {
-			st.ReplicasError = err.Error()
-		}
+	var st LeaseStatus
+	switch e := el.Elector.(type) {
+	case *klease.Elector:
+		st = leaseStatus(cfg, rec, rec.Token != "")
+		st.Backend, st.Token = rec.Backend, rec.Token
+		kc := e.Config()
+		st.Lease = kc.Namespace + "/" + kc.LeaseName
+	case *etcd.Elector:
+		st = leaseStatus(cfg, rec, rec.Holder != "")
+		st.Backend, st.Token, st.Candidates = rec.Backend, rec.Token, rec.Candidates
+		st.Etcd = strings.Join(e.Config().Redacted().Endpoints, ",")
 	}
 	return st, nil
 }
 
-// sqlLeaseStatus reads the lease of the SQL backend, and the replicas of
-// the membership table. A lease that cannot be read is an error: so is a
-// lease table that is gone although the election was held (its terms are
-// in leader_epochs).
-func sqlLeaseStatus(ctx context.Context, cfg Config, lease *leader.Lease, exists bool) (LeaseStatus, error) {
-	db := lease.DB().WithContext(ctx)
-	rec := leader.Record{Election: cfg.Election.Name}
-	if exists {
-		var err error
-		if rec, err = lease.Get(ctx, cfg.Election.Name); err != nil {
-			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
-		}
-	} else if db.Migrator().HasTable("leader_epochs") {
+// sqlLeaseStatus reads the lease of the SQL backend. A lease that cannot be
+// read is an error: so is a lease table that was gone before this command
+// although the election was held (its terms are in leader_epochs).
+func sqlLeaseStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, error) {
+	db := el.db.WithContext(ctx)
+	if !el.leaseTable {
 		var terms int64
 		if err := db.Raw(`SELECT term FROM leader_epochs WHERE name = ?`, cfg.Election.Name).Scan(&terms).Error; err != nil {
 			return LeaseStatus{}, fmt.Errorf("table leader_epochs in %s: %w", cfg.Database, err)
 		}
 		if terms > 0 {
-			return LeaseStatus{}, fmt.Errorf("table leader_leases is missing from %s, yet election %q has had %d terms: it was dropped; a running replica re-creates it at its next attempt", cfg.Database, cfg.Election.Name, terms)
+			return LeaseStatus{}, fmt.Errorf("table leader_leases was missing from %s, yet election %q has had %d terms: it was dropped (re-created now, empty); a running replica takes the lease at its next attempt", cfg.Database, cfg.Election.Name, terms)
 		}
 	}
-	st := leaseStatus(cfg, rec, exists)
+	rec, err := el.Leader(ctx)
+	if err != nil {
+		return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
+	}
+	st := leaseStatus(cfg, rec, el.leaseTable)
 	st.Backend = ElectionSQL
 	st.Warning = implausibleLease(rec, cfg.Election.LeaseDuration.D())
-	readReplicas(ctx, cfg, lease.DB(), &st)
-	if exists && st.State == "none" {
+	if st.State == "none" {
 		if err := db.Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error; err != nil {
 			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
 		}
@@ -342,64 +343,51 @@ renew, and its fenced writes fail from now on. Requires --force.`,
 		}
 		ctx, cancel := withTimeout(cmd.Context(), cfg)
 		defer cancel()
-		switch cfg.Election.Backend {
-		case ElectionKubernetes:
-			return kubernetesRelease(ctx, cfg, cmd.OutOrStdout())
-		case ElectionEtcd:
-			return etcdRelease(ctx, cfg, cmd.OutOrStdout())
-		}
-		return withLease(ctx, cfg, func(lease *leader.Lease, exists bool) error {
-			out := cmd.OutOrStdout()
-			if !exists {
-				_, err := fmt.Fprintf(out, "no lease %q in %s: nothing to release\n", cfg.Election.Name, cfg.Database)
-				return err
+		return withElector(ctx, cfg, func(el election) error {
+			if el.release == nil {
+				return fmt.Errorf("election.backend %q: its leader cannot be released by force", cfg.Election.Backend)
 			}
-			before, err := lease.ForceRelease(ctx, cfg.Election.Name)
+			before, err := el.release.ForceRelease(ctx)
 			if err != nil {
 				return err
 			}
-			switch {
-			case before.Held():
-				_, err = fmt.Fprintf(out, "released lease %q held by %s (term %d); a replica takes it within one retry period\n",
-					cfg.Election.Name, before.Holder, before.Term)
-			case before.Holder != "":
-				_, err = fmt.Fprintf(out, "released lease %q: it had expired (last holder %s, term %d)\n",
-					cfg.Election.Name, before.Holder, before.Term)
-			default:
-				_, err = fmt.Fprintf(out, "lease %q was already free (term %d)\n", cfg.Election.Name, before.Term)
-			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), releasedLine(cfg, el, before))
 			return err
 		})
 	}
 	return cmd
 }
 
-// withLease opens the configured database and runs fn on its lease;
-// exists is false when no replica ever created the lease table. It refuses
-// to create an SQLite file that does not exist.
-func withLease(ctx context.Context, cfg Config, fn func(lease *leader.Lease, exists bool) error) error {
-	if err := checkSQLiteFile(cfg.Database); err != nil {
-		return err
-	}
-	if cfg.Database.Driver == database.SQLite {
-		if _, err := os.Stat(sqliteFile(cfg.Database.DSN)); errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("%w: %s does not exist: no replica has used it (start one with `dubbo-admin run`)", ErrNoDatabase, cfg.Database)
+// releasedLine says what `leader release --force` did to the leader
+// before, in the words of the election's backend.
+func releasedLine(cfg Config, el election, before leader.Record) string {
+	name := cfg.Election.Name
+	switch e := el.Elector.(type) {
+	case *klease.Elector:
+		kc := e.Config()
+		if before.Holder == "" {
+			return fmt.Sprintf("lease %s/%s has no holder: nothing to release", kc.Namespace, kc.LeaseName)
 		}
+		return fmt.Sprintf("released lease %s/%s held by %s (term %d); a replica takes it within one retry period",
+			kc.Namespace, kc.LeaseName, before.Holder, before.Term)
+	case *etcd.Elector:
+		if before.Holder == "" {
+			return fmt.Sprintf("etcd election %q has no leader: nothing to release", name)
+		}
+		return fmt.Sprintf("deleted the etcd leader key of %q held by %s (term %d, %s); the next candidate leads at once",
+			name, before.Holder, before.Term, before.Token)
 	}
-	db, err := database.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
+	switch {
+	case before.Term == 0 && before.Holder == "":
+		return fmt.Sprintf("no lease %q in %s: nothing to release", name, cfg.Database)
+	case before.Held():
+		return fmt.Sprintf("released lease %q held by %s (term %d); a replica takes it within one retry period",
+			name, before.Holder, before.Term)
+	case before.Holder != "":
+		return fmt.Sprintf("released lease %q: it had expired (last holder %s, term %d)", name, before.Holder, before.Term)
+	default:
+		return fmt.Sprintf("lease %q was already free (term %d)", name, before.Term)
 	}
-	defer database.Close(db)
-	lease, err := leader.NewLease(db)
-	if err != nil {
-		return err
-	}
-	return fn(lease, hasLeaseTable(ctx, db))
-}
-
-func hasLeaseTable(ctx context.Context, db *gorm.DB) bool {
-	return db.WithContext(ctx).Migrator().HasTable("leader_leases")
 }
 
 // sqliteFile is the file of an SQLite DSN (a path or a file: URI).

@@ -101,6 +101,25 @@ var _ = Describe("dubbo-admin leader on Kubernetes Leases", Label("kubernetes"),
 		Expect(out).To(ContainSubstring("has no holder"))
 	})
 
+	It("checks the Lease's permissions first (Prepare), naming the verbs a token without the Role lacks", func(ctx SpecContext) {
+		client := kubeapiserver.GinkgoClient(server.Config())
+		_, err := client.CoreV1().ServiceAccounts("admin").Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "norole"}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		token, err := server.ServiceAccountToken(ctx, "admin", "norole")
+		Expect(err).NotTo(HaveOccurred())
+		noRole := filepath.Join(GinkgoT().TempDir(), "norole.kubeconfig")
+		Expect(server.WriteKubeconfig(noRole, token)).To(Succeed())
+		for _, cmd := range [][]string{{"leader", "status"}, {"leader", "release", "--force"}} {
+			out, errOut, err := cli(append(cmd, "--election-backend", "kubernetes", "--election-kubeconfig", noRole,
+				"--election-namespace", "admin", "--db-dsn", dsn)...)
+			Expect(err).To(MatchError(klease.ErrForbidden), "%v", cmd)
+			Expect(err.Error()).To(ContainSubstring("get, create, update"))
+			for _, s := range []string{out, errOut, err.Error()} {
+				Expect(s).NotTo(ContainSubstring(token))
+			}
+		}
+	})
+
 	It("names the broken election.kubernetes setting", func() {
 		_, _, err := cli("leader", "status", "--election-backend", "kubernetes", "--election-kubeconfig", "/nonexistent", "--db-dsn", dsn)
 		Expect(err).To(MatchError(ContainSubstring("election.kubernetes: invalid leader election config: namespace")))

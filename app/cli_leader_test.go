@@ -110,6 +110,32 @@ var _ = Describe("dubbo-admin CLI", Label("quick"), func() {
 		Expect(os.IsNotExist(statErr)).To(BeTrue())
 	})
 
+	DescribeTable("refuses to create an SQLite database that does not exist, whatever the election backend",
+		func(backend ...string) {
+			dir := GinkgoT().TempDir()
+			path := filepath.Join(dir, "absent.db")
+			// An apiserver that does not answer: the file must be refused first.
+			Expect(os.WriteFile(filepath.Join(dir, "kubeconfig"), []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: test, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: test, user: {token: t0ken}}]
+contexts: [{name: test, context: {cluster: test, user: test}}]
+current-context: test
+`), 0o600)).To(Succeed())
+			backend = append(backend, "--election-kubeconfig", filepath.Join(dir, "kubeconfig"))
+			for _, cmd := range [][]string{{"leader", "status"}, {"leader", "release", "--force"}} {
+				_, _, err := cli(append(append(cmd, "--db-dsn", path), backend...)...)
+				Expect(err).To(MatchError(app.ErrNoDatabase))
+				Expect(err.Error()).To(ContainSubstring(path))
+				_, statErr := os.Stat(path)
+				Expect(os.IsNotExist(statErr)).To(BeTrue(), "%v created %s", cmd, path)
+			}
+		},
+		Entry("sql", "--election-backend", "sql"),
+		Entry("etcd", "--election-backend", "etcd", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-op-timeout", "200ms"),
+		Entry("kubernetes", "--election-backend", "kubernetes", "--election-namespace", "admin"),
+	)
+
 	It("never prints a DSN password when the database does not answer", func() {
 		_, errOut, err := cli("leader", "status", "--db-driver", "postgres",
 			"--db-dsn", "postgres://admin:s3cret@127.0.0.1:1/admin?sslmode=disable&connect_timeout=2")

@@ -69,7 +69,7 @@ func (c CLI) runReplica(ctx context.Context, cfg Config, log logr.Logger) error 
 	log.Info("starting replica", "version", Version, "pid", os.Getpid(), "database", cfg.Database.String(),
 		"store", cfg.Store.Backend, "registry", redactURL(cfg.Registry.URL), "engine", redactURL(cfg.Engine.URL),
 		"election", cfg.Election.Name, "leaseDuration", cfg.Election.LeaseDuration.String())
-	if err := checkSQLiteFile(cfg.Database); err != nil {
+	if err := checkSQLiteFile(cfg.Database, false); err != nil {
 		return err
 	}
 	if err := c.waitForDatabase(ctx, sigs, cfg, log); err != nil {

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
-	"go.uber.org/fx"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/leader/etcd"
@@ -111,19 +110,13 @@ func etcdFields() []field {
 	}
 }
 
-// newEtcdElector is the etcd backend of the election, closed when the
-// replica stops (after the runtime resigned).
-func newEtcdElector(lc fx.Lifecycle, cfg Config, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
+// newEtcdElector is the etcd backend of the election; its owner closes it.
+func newEtcdElector(cfg Config, epochs *leader.Epochs, m *Metrics, log logr.Logger) (*etcd.Elector, error) {
 	opts := []etcd.Option{etcd.WithLogger(log.WithName("leader"))}
 	if m != nil {
 		opts = append(opts, etcd.WithObserver(m))
 	}
-	e, err := etcd.New(cfg.Election.Name, cfg.Election.Etcd.Etcd(), epochs, opts...)
-	if err != nil {
-		return nil, err
-	}
-	lc.Append(fx.StopHook(e.Close))
-	return e, nil
+	return etcd.New(cfg.Election.Name, cfg.Election.Etcd.Etcd(), epochs, opts...)
 }
 
 // timings says how the election is timed, for the start-up lines: the

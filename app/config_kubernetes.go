@@ -1,16 +1,13 @@
 package app
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	klease "github.com/apache/dubbo-admin/pkg/core/leader/kubernetes"
 )
@@ -116,58 +113,4 @@ func newKubernetesElector(cfg Config, epochs *leader.Epochs, m *Metrics, log log
 		opts = append(opts, klease.WithObserver(m))
 	}
 	return klease.New(client, epochs, kc, opts...)
-}
-
-// withKubernetesElection runs fn on an elector of the configured Lease, with
-// the epochs of the configured database (where the terms are minted).
-func withKubernetesElection(ctx context.Context, cfg Config, fn func(e *klease.Elector) error) error {
-	db, err := database.Open(ctx, cfg.Database)
-	if err != nil {
-		return err
-	}
-	defer database.Close(db)
-	epochs, err := leader.NewEpochs(db)
-	if err != nil {
-		return err
-	}
-	e, err := newKubernetesElector(cfg, epochs, nil, logr.Discard())
-	if err != nil {
-		return err
-	}
-	return fn(e)
-}
-
-// kubernetesStatus reads the Lease for `leader status`.
-func kubernetesStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
-	var st LeaseStatus
-	err := withKubernetesElection(ctx, cfg, func(e *klease.Elector) error {
-		rec, err := e.Leader(ctx)
-		if err != nil {
-			return err
-		}
-		st = leaseStatus(cfg, rec, rec.Token != "")
-		st.Backend, st.Token = rec.Backend, rec.Token
-		kc := e.Config()
-		st.Lease = kc.Namespace + "/" + kc.LeaseName
-		return nil
-	})
-	return st, err
-}
-
-// kubernetesRelease empties the Lease's holder for `leader release --force`.
-func kubernetesRelease(ctx context.Context, cfg Config, out io.Writer) error {
-	return withKubernetesElection(ctx, cfg, func(e *klease.Elector) error {
-		before, err := e.ForceRelease(ctx)
-		if err != nil {
-			return err
-		}
-		kc := e.Config()
-		if before.Holder == "" {
-			_, err = fmt.Fprintf(out, "lease %s/%s has no holder: nothing to release\n", kc.Namespace, kc.LeaseName)
-			return err
-		}
-		_, err = fmt.Fprintf(out, "released lease %s/%s held by %s (term %d); a replica takes it within one retry period\n",
-			kc.Namespace, kc.LeaseName, before.Holder, before.Term)
-		return err
-	})
 }

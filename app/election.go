@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -23,17 +24,36 @@ func newEpochs(cfg Config, db *gorm.DB) (*leader.Epochs, error) {
 	return leader.NewEpochs(db, opts...)
 }
 
-// newElector returns the configured election backend. Whatever elects the
-// leader, its terms are minted by epochs.
+// newElector returns the configured election backend (buildElector),
+// closed when the replica stops, after the runtime resigned.
 func newElector(lc fx.Lifecycle, cfg Config, db *gorm.DB, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
+	e, err := buildElector(cfg, db, epochs, m, log)
+	if err != nil {
+		return nil, err
+	}
+	if c, ok := e.(io.Closer); ok {
+		lc.Append(fx.StopHook(c.Close))
+	}
+	return e, nil
+}
+
+// buildElector returns the configured election backend (election.backend),
+// for a replica and for the leader commands alike; it does no I/O (Prepare
+// does). Whatever elects the leader, its terms are minted by epochs. m may
+// be nil (no metrics). A backend that holds a connection (etcd) is an
+// io.Closer.
+func buildElector(cfg Config, db *gorm.DB, epochs *leader.Epochs, m *Metrics, log logr.Logger) (leader.Elector, error) {
 	switch cfg.Election.Backend {
 	case ElectionKubernetes:
 		return newKubernetesElector(cfg, epochs, m, log)
 	case ElectionEtcd:
-		return newEtcdElector(lc, cfg, epochs, m, log)
+		return newEtcdElector(cfg, epochs, m, log)
 	}
-	return leader.NewLeaseElector(db, epochs, cfg.Election.Leader(),
-		leader.WithLogger(log.WithName("leader")), leader.WithObserver(m))
+	opts := []leader.Option{leader.WithLogger(log.WithName("leader"))}
+	if m != nil {
+		opts = append(opts, leader.WithObserver(m))
+	}
+	return leader.NewLeaseElector(db, epochs, cfg.Election.Leader(), opts...)
 }
 
 // lastRenewal reads the send instant of the last successful renew of the

@@ -53,16 +53,22 @@ func (q quietErrors) WithValues(kv ...any) logr.LogSink {
 
 func (q quietErrors) WithName(name string) logr.LogSink { return quietErrors{q.LogSink.WithName(name)} }
 
-// checkSQLiteFile refuses an SQLite DSN that names a directory: SQLite
-// itself only says "out of memory (14)".
-func checkSQLiteFile(cfg database.Config) error {
+// checkSQLiteFile refuses an SQLite DSN that names a directory (SQLite
+// itself only says "out of memory (14)") and, when mustExist (the leader
+// commands read a database, they never create one), a file that does not
+// exist (ErrNoDatabase).
+func checkSQLiteFile(cfg database.Config, mustExist bool) error {
 	if cfg.Driver != database.SQLite {
 		return nil
 	}
 	file := sqliteFile(cfg.DSN)
-	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+	fi, err := os.Stat(file)
+	switch {
+	case err == nil && fi.IsDir():
 		return fmt.Errorf("%w: database.dsn %q is a directory: name the database file in it, e.g. %q",
 			ErrInvalidConfig, cfg.DSN, strings.TrimSuffix(file, "/")+"/dubbo-admin.db")
+	case mustExist && errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %s does not exist: no replica has used it (start one with `dubbo-admin run`)", ErrNoDatabase, cfg)
 	}
 	return nil
 }

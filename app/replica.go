@@ -43,7 +43,7 @@ func NewReplica(cfg Config, log logr.Logger) (*Replica, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := checkSQLiteFile(cfg.Database); err != nil {
+	if err := checkSQLiteFile(cfg.Database, false); err != nil {
 		return nil, err
 	}
 	r := &Replica{started: new(atomic.Bool), stopT: stopTimeout(cfg)}
