@@ -68,11 +68,15 @@ type LeaseStatus struct {
 	ReplicasError string        `json:"replicasError,omitempty"`
 }
 
+// leaseStatus is the status of the election's leader rec, as any backend
+// read it; exists is false when the backend has no lease at all (no row,
+// no Lease object, no leader key): its state is "none".
 func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
 	st := LeaseStatus{
 		Election: cfg.Election.Name, Database: cfg.Database.String(), Holder: rec.Holder, Term: rec.Term,
 		AcquiredAt: rec.AcquiredAt, RenewedAt: rec.RenewedAt, ExpiresAt: rec.ExpiresAt,
 		Remaining: Duration(rec.Remaining()), Transitions: rec.Transitions, DatabaseNow: rec.Now,
+		Backend: rec.Backend, Token: rec.Token, Candidates: rec.Candidates,
 	}
 	switch {
 	case !exists || (rec.Term == 0 && rec.Holder == ""):
@@ -142,10 +146,11 @@ func readStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
 	var st LeaseStatus
 	err := withElector(ctx, cfg, func(el election) error {
 		var err error
-		if st, err = electionStatus(ctx, cfg, el); err != nil {
+		var rec leader.Record
+		if st, rec, err = electionStatus(ctx, cfg, el); err != nil {
 			return err
 		}
-		readReplicas(ctx, cfg, el.db, &st)
+		readReplicas(ctx, cfg, el.db, rec, &st)
 		return nil
 	})
 	return st, err
@@ -153,56 +158,53 @@ func readStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
 
 // electionStatus reads the leader of the election el, with what its
 // backend adds: the Kubernetes Lease, the etcd endpoints.
-func electionStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, error) {
+func electionStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, leader.Record, error) {
 	if _, ok := el.Elector.(*leader.LeaseElector); ok {
 		return sqlLeaseStatus(ctx, cfg, el)
 	}
 	rec, err := el.Leader(ctx)
 	if err != nil {
-		return LeaseStatus{}, err
+		return LeaseStatus{}, rec, err
 	}
 	var st LeaseStatus
 	switch e := el.Elector.(type) {
 	case *klease.Elector:
 		st = leaseStatus(cfg, rec, rec.Token != "")
-		st.Backend, st.Token = rec.Backend, rec.Token
 		kc := e.Config()
 		st.Lease = kc.Namespace + "/" + kc.LeaseName
 	case *etcd.Elector:
 		st = leaseStatus(cfg, rec, rec.Holder != "")
-		st.Backend, st.Token, st.Candidates = rec.Backend, rec.Token, rec.Candidates
 		st.Etcd = strings.Join(e.Config().Redacted().Endpoints, ",")
 	}
-	return st, nil
+	return st, rec, nil
 }
 
 // sqlLeaseStatus reads the lease of the SQL backend. A lease that cannot be
 // read is an error: so is a lease table that was gone before this command
 // although the election was held (its terms are in leader_epochs).
-func sqlLeaseStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, error) {
+func sqlLeaseStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, leader.Record, error) {
 	db := el.db.WithContext(ctx)
 	if !el.leaseTable {
 		var terms int64
 		if err := db.Raw(`SELECT term FROM leader_epochs WHERE name = ?`, cfg.Election.Name).Scan(&terms).Error; err != nil {
-			return LeaseStatus{}, fmt.Errorf("table leader_epochs in %s: %w", cfg.Database, err)
+			return LeaseStatus{}, leader.Record{}, fmt.Errorf("table leader_epochs in %s: %w", cfg.Database, err)
 		}
 		if terms > 0 {
-			return LeaseStatus{}, fmt.Errorf("table leader_leases was missing from %s, yet election %q has had %d terms: it was dropped (re-created now, empty); a running replica takes the lease at its next attempt", cfg.Database, cfg.Election.Name, terms)
+			return LeaseStatus{}, leader.Record{}, fmt.Errorf("table leader_leases was missing from %s, yet election %q has had %d terms: it was dropped (re-created now, empty); a running replica takes the lease at its next attempt", cfg.Database, cfg.Election.Name, terms)
 		}
 	}
 	rec, err := el.Leader(ctx)
 	if err != nil {
-		return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
+		return LeaseStatus{}, rec, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
 	}
 	st := leaseStatus(cfg, rec, el.leaseTable)
-	st.Backend = ElectionSQL
 	st.Warning = implausibleLease(rec, cfg.Election.LeaseDuration.D())
 	if st.State == "none" {
 		if err := db.Raw(`SELECT name FROM leader_leases WHERE term > 0 ORDER BY name`).Scan(&st.Elections).Error; err != nil {
-			return LeaseStatus{}, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
+			return LeaseStatus{}, rec, fmt.Errorf("table leader_leases in %s: %w", cfg.Database, err)
 		}
 	}
-	return st, nil
+	return st, rec, nil
 }
 
 func printLeaseStatus(w io.Writer, st LeaseStatus) error {
@@ -302,8 +304,9 @@ func roundAge(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// readReplicas fills st's replicas from the membership table of db.
-func readReplicas(ctx context.Context, cfg Config, db *gorm.DB, st *LeaseStatus) {
+// readReplicas fills st's replicas from the membership table of db, the
+// holder of rec marked.
+func readReplicas(ctx context.Context, cfg Config, db *gorm.DB, rec leader.Record, st *LeaseStatus) {
 	t, err := membership.NewTable(db)
 	if err != nil {
 		st.ReplicasError = err.Error()
@@ -317,7 +320,6 @@ func readReplicas(ctx context.Context, cfg Config, db *gorm.DB, st *LeaseStatus)
 		st.ReplicasError = err.Error()
 		return
 	}
-	rec := leader.Record{Holder: st.Holder, Term: st.Term, ExpiresAt: st.ExpiresAt, Now: st.DatabaseNow}
 	st.Replicas = replicasInfo(view, rec).Replicas
 }
 
