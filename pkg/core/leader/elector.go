@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -284,7 +283,7 @@ func (e *LeaseElector) tryAcquire(ctx context.Context, c *candidacy) (Record, ac
 }
 
 func (e *LeaseElector) jittered() time.Duration {
-	return e.cfg.RetryPeriod + time.Duration(rand.Float64()*e.cfg.JitterFactor*float64(e.cfg.RetryPeriod))
+	return Jittered(e.cfg.RetryPeriod, e.cfg.JitterFactor)
 }
 
 // skewMargin is the part of LeaseDuration-RenewDeadline kept back for

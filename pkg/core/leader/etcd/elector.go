@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -295,7 +294,7 @@ func (e *Elector) Campaign(ctx context.Context) (leader.Leadership, error) {
 			return nil, context.Cause(ctx)
 		}
 		e.trouble.Fail(err)
-		wait := e.keepAliveEvery() + time.Duration(rand.Float64()*0.2*float64(e.keepAliveEvery()))
+		wait := leader.Jittered(e.keepAliveEvery(), 0.2)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -304,8 +303,7 @@ func (e *Elector) tryAcquire(ctx context.Context) (*coordinationv1.Lease, time.T
 }
 
 func (e *Elector) jittered() time.Duration {
-	c := e.cfg.Election
-	return c.RetryPeriod + time.Duration(rand.Float64()*c.JitterFactor*float64(c.RetryPeriod))
+	return leader.Jittered(e.cfg.Election.RetryPeriod, e.cfg.Election.JitterFactor)
 }
 
 // LastError is the cause of the failing campaign attempts, "" while they work.
