@@ -10,37 +10,22 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	"gorm.io/gorm"
 
-	"github.com/apache/dubbo-admin/internal/faultproxy"
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/leader/electortest"
 )
 
-// fast timings keep the suite short; the relation is the same as the
-// defaults', scaled down.
-func fastConfig(name string) leader.Config {
-	return leader.Config{
-		Name:          name,
-		LeaseDuration: 1500 * time.Millisecond,
-		RenewDeadline: 1000 * time.Millisecond,
-		RetryPeriod:   100 * time.Millisecond,
-		JitterFactor:  0.2,
-		OpTimeout:     300 * time.Millisecond,
-	}
-}
+// fastConfig keeps the suites short (electortest.FastConfig).
+func fastConfig(name string) leader.Config { return electortest.FastConfig(name) }
 
 type skewedClock time.Duration
 
 func (s skewedClock) Now() time.Time { return time.Now().Add(time.Duration(s)) }
 
-var electionSeq int
-
-func newElection(prefix string) string {
-	electionSeq++
-	return fmt.Sprintf("%s-%d", prefix, electionSeq)
-}
+// newElection is a fresh election name with prefix.
+func newElection(prefix string) string { return electortest.Election(prefix) }
 
 // The conformance suite: written once, run on every dialect.
 var _ = Describe("Lease", func() {
@@ -48,14 +33,7 @@ var _ = Describe("Lease", func() {
 		Describe("on "+dialect, Label(dialect), Ordered, func() {
 			var tdb *dbtest.DB
 
-			// openPool opens a separate pool, as a separate replica would.
-			openPool := func(cfg database.Config) *gorm.DB {
-				GinkgoHelper()
-				db, err := database.Open(context.Background(), cfg)
-				Expect(err).NotTo(HaveOccurred())
-				DeferCleanup(func() { Expect(database.Close(db)).To(Succeed()) })
-				return db
-			}
+			openPool := electortest.OpenPool
 			openLease := func() *leader.Lease {
 				GinkgoHelper()
 				l, err := leader.NewLease(openPool(tdb.Config))
@@ -68,28 +46,6 @@ var _ = Describe("Lease", func() {
 				Expect(err).NotTo(HaveOccurred())
 				return e
 			}
-			// campaign runs Campaign on its own goroutine; the returned
-			// channel yields the leadership and the instant Campaign returned.
-			type won struct {
-				l  leader.Leadership
-				at time.Time
-			}
-			campaign := func(ctx context.Context, e *leader.LeaseElector) <-chan won {
-				out := make(chan won, 1)
-				var wg sync.WaitGroup
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					l, err := e.Campaign(ctx)
-					if err == nil {
-						out <- won{l, time.Now()}
-					}
-					close(out)
-				}()
-				DeferCleanup(wg.Wait)
-				return out
-			}
-
 			BeforeAll(func() {
 				tdb = dbtest.Ginkgo("pkg/core/leader", dialect)
 				l := openLease()
@@ -241,58 +197,58 @@ var _ = Describe("Lease", func() {
 
 				cctx, cancel := context.WithCancel(ctx)
 				defer cancel()
-				wins := campaign(cctx, e)
+				wins := electortest.Campaign(cctx, e)
 				Consistently(wins, "1s").ShouldNot(Receive(), "a live lease is not taken")
 
 				before, err := l.ForceRelease(ctx, name)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(before.Holder).To(Equal("ghost-1-dead"))
-				var w won
+				var w electortest.Won
 				Eventually(wins, "10s").Should(Receive(&w))
-				Expect(w.l.Term().Number).To(BeEquivalentTo(8))
-				Expect(w.l.Resign(ctx)).To(Succeed())
+				Expect(w.L.Term().Number).To(BeEquivalentTo(8))
+				Expect(w.L.Resign(ctx)).To(Succeed())
 			})
 
 			It("makes the first attempt at once, not after a retry period", func(ctx SpecContext) {
 				cfg := leader.Config{Name: newElection("first"), LeaseDuration: 5 * time.Minute, RenewDeadline: 4 * time.Minute,
 					RetryPeriod: time.Minute, JitterFactor: 0, OpTimeout: 5 * time.Second}
-				var w won
-				Eventually(campaign(ctx, newElector(openLease(), cfg)), "30s").Should(Receive(&w))
-				Expect(w.l.Resign(ctx)).To(Succeed())
+				var w electortest.Won
+				Eventually(electortest.Campaign(ctx, newElector(openLease(), cfg)), "30s").Should(Receive(&w))
+				Expect(w.L.Resign(ctx)).To(Succeed())
 			})
 
 			It("hands over to a follower when the leader resigns, with a higher term", func(ctx SpecContext) {
 				cfg := fastConfig(newElection("handover"))
 				a, b := newElector(openLease(), cfg), newElector(openLease(), cfg)
-				var wa, wb won
-				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
-				carried, ok := leader.TermFrom(wa.l.Context())
+				var wa, wb electortest.Won
+				Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
+				carried, ok := leader.TermFrom(wa.L.Context())
 				Expect(ok).To(BeTrue())
-				Expect(carried).To(Equal(wa.l.Term()))
-				bwins := campaign(ctx, b)
+				Expect(carried).To(Equal(wa.L.Term()))
+				bwins := electortest.Campaign(ctx, b)
 				Consistently(bwins, "500ms").ShouldNot(Receive())
-				Expect(wa.l.Resign(ctx)).To(Succeed())
-				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrResigned))
+				Expect(wa.L.Resign(ctx)).To(Succeed())
+				Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrResigned))
 				Eventually(bwins, "10s").Should(Receive(&wb))
-				Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+				Expect(wb.L.Term().Number).To(BeNumerically(">", wa.L.Term().Number))
 				Expect(b.Observed().Holder).To(Equal(b.Identity()))
-				Expect(wb.l.Resign(ctx)).To(Succeed())
-				Expect(wb.l.Resign(ctx)).To(Succeed(), "resign is idempotent")
+				Expect(wb.L.Resign(ctx)).To(Succeed())
+				Expect(wb.L.Resign(ctx)).To(Succeed(), "resign is idempotent")
 			})
 
 			It("cancels the term when another holder force-releases and takes the lease", func(ctx SpecContext) {
 				cfg := fastConfig(newElection("stolen"))
 				a := newElector(openLease(), cfg)
-				var wa won
-				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+				var wa electortest.Won
+				Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
 				l := openLease()
 				_, err := l.ForceRelease(ctx, cfg.Name)
 				Expect(err).NotTo(HaveOccurred())
 				_, err = l.TryAcquire(ctx, cfg.Name, "thief", time.Minute)
 				Expect(err).NotTo(HaveOccurred())
-				Eventually(wa.l.Context().Done(), "10s").Should(BeClosed())
-				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLeaseLost))
-				Expect(wa.l.Resign(ctx)).To(Succeed(), "resigning a lost term is not an error")
+				Eventually(wa.L.Context().Done(), "10s").Should(BeClosed())
+				Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrLeaseLost))
+				Expect(wa.L.Resign(ctx)).To(Succeed(), "resigning a lost term is not an error")
 				rec, err := l.Get(ctx, cfg.Name)
 				Expect(err).NotTo(HaveOccurred())
 				Expect(rec.Holder).To(Equal("thief"), "the old holder's resign released nothing")
@@ -305,17 +261,17 @@ var _ = Describe("Lease", func() {
 					defer stopA()
 					a := newElector(openLease(), cfg, leader.WithClock(skewedClock(-skew)))
 					b := newElector(openLease(), cfg, leader.WithClock(skewedClock(skew)))
-					var wa, wb won
-					Eventually(campaign(actx, a), "10s").Should(Receive(&wa))
-					bwins := campaign(ctx, b)
+					var wa, wb electortest.Won
+					Eventually(electortest.Campaign(actx, a), "10s").Should(Receive(&wa))
+					bwins := electortest.Campaign(ctx, b)
 					Consistently(bwins, 2*cfg.LeaseDuration).ShouldNot(Receive(), "the live lease is not stolen")
-					Expect(wa.l.Context().Err()).NotTo(HaveOccurred(), "the leader kept renewing")
+					Expect(wa.L.Context().Err()).NotTo(HaveOccurred(), "the leader kept renewing")
 
 					stopA() // the leader stops renewing and does not release: a crash
-					<-wa.l.Done()
+					<-wa.L.Done()
 					Eventually(bwins, "10s").Should(Receive(&wb), "the expired lease is taken")
-					Expect(wb.l.Term().Number).To(Equal(wa.l.Term().Number + 1))
-					Expect(wb.l.Resign(ctx)).To(Succeed())
+					Expect(wb.L.Term().Number).To(Equal(wa.L.Term().Number + 1))
+					Expect(wb.L.Resign(ctx)).To(Succeed())
 				},
 				Entry("one hour ahead", time.Hour),
 				Entry("one hour behind", -time.Hour),
@@ -323,52 +279,32 @@ var _ = Describe("Lease", func() {
 
 			It("cancels a cut-off leader's term before any contender acquires", func(ctx SpecContext) {
 				cfg := fastConfig(newElection("cut"))
-				var leaderLease *leader.Lease
-				var cut, heal func()
-				if dialect == database.SQLite {
-					// SQLite has no network: hold the database's write lock instead.
-					leaderLease = openLease()
-					locker := openPool(tdb.Config)
-					var tx *gorm.DB
-					cut = func() {
-						tx = locker.Begin()
-						Expect(tx.Error).NotTo(HaveOccurred())
-						Expect(tx.Exec(`UPDATE leader_leases SET transitions = transitions WHERE name = ?`, cfg.Name).Error).To(Succeed())
-					}
-					heal = func() { Expect(tx.Rollback().Error).To(Succeed()) }
-				} else {
-					proxy, err := faultproxy.Start(tdb.Addr)
-					Expect(err).NotTo(HaveOccurred())
-					DeferCleanup(proxy.Close)
-					via, err := tdb.ConfigVia(proxy.Addr())
-					Expect(err).NotTo(HaveOccurred())
-					leaderLease, err = leader.NewLease(openPool(via))
-					Expect(err).NotTo(HaveOccurred())
-					cut, heal = proxy.Pause, proxy.Resume
-				}
+				db, cut, heal := electortest.CutPool(tdb, cfg.Name, openPool)
+				leaderLease, err := leader.NewLease(db)
+				Expect(err).NotTo(HaveOccurred())
 				a := newElector(leaderLease, cfg)
 				b := newElector(openLease(), cfg)
-				var wa, wb won
-				Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+				var wa, wb electortest.Won
+				Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
 				var cancelledAt time.Time
 				watched := make(chan struct{})
 				go func() {
 					defer close(watched)
-					<-wa.l.Context().Done()
+					<-wa.L.Context().Done()
 					cancelledAt = time.Now()
 				}()
-				bwins := campaign(ctx, b)
+				bwins := electortest.Campaign(ctx, b)
 
 				cut()
 				Eventually(watched, "10s").Should(BeClosed())
-				Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrDeadlinePassed))
+				Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrDeadlinePassed))
 				heal()
 				Eventually(bwins, "15s").Should(Receive(&wb))
-				Expect(cancelledAt.Before(wb.at)).To(BeTrue(), "term cancelled at %v, successor acquired at %v", cancelledAt, wb.at)
-				Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
-				Eventually(wa.l.Done(), "15s").Should(BeClosed())
-				Expect(wb.l.Resign(ctx)).To(Succeed())
-				Expect(wa.l.Resign(ctx)).To(Succeed())
+				Expect(cancelledAt.Before(wb.At)).To(BeTrue(), "term cancelled at %v, successor acquired at %v", cancelledAt, wb.At)
+				Expect(wb.L.Term().Number).To(BeNumerically(">", wa.L.Term().Number))
+				Eventually(wa.L.Done(), "15s").Should(BeClosed())
+				Expect(wb.L.Resign(ctx)).To(Succeed())
+				Expect(wa.L.Resign(ctx)).To(Succeed())
 			})
 
 			// SQLite's lock belongs to the frozen process itself: no server can

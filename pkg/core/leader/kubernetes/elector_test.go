@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 	"github.com/apache/dubbo-admin/internal/kubeapiserver"
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/leader/electortest"
 	klease "github.com/apache/dubbo-admin/pkg/core/leader/kubernetes"
 )
 
@@ -71,29 +71,6 @@ func newElector(cfg klease.Config, opts ...klease.Option) *klease.Elector {
 	return newElectorVia(server.Config(), cfg, opts...)
 }
 
-// won is a Leadership and the instant Campaign returned it.
-type won struct {
-	l  leader.Leadership
-	at time.Time
-}
-
-// campaign runs Campaign on its own goroutine, awaited by the spec's cleanup.
-func campaign(ctx context.Context, e leader.Elector) <-chan won {
-	out := make(chan won, 1)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		l, err := e.Campaign(ctx)
-		if err == nil {
-			out <- won{l, time.Now()}
-		}
-		close(out)
-	}()
-	DeferCleanup(wg.Wait)
-	return out
-}
-
 func getLease(ctx context.Context, name string) *coordinationv1.Lease {
 	GinkgoHelper()
 	client := kubeapiserver.GinkgoClient(server.Config())
@@ -111,28 +88,28 @@ var _ = Describe("Elector on a Kubernetes Lease (real kube-apiserver)", Label("k
 		cfg.Election = leader.Config{Name: cfg.Election.Name, LeaseDuration: 5 * time.Minute, RenewDeadline: 4 * time.Minute,
 			RetryPeriod: time.Minute, JitterFactor: 0, OpTimeout: 5 * time.Second}
 		e := newElector(cfg)
-		var w won
-		Eventually(campaign(ctx, e), "10s").Should(Receive(&w))
-		carried, ok := leader.TermFrom(w.l.Context())
+		var w electortest.Won
+		Eventually(electortest.Campaign(ctx, e), "10s").Should(Receive(&w))
+		carried, ok := leader.TermFrom(w.L.Context())
 		Expect(ok).To(BeTrue())
-		Expect(carried).To(Equal(w.l.Term()))
-		Expect(w.l.Term().Holder).To(Equal(e.Identity()))
+		Expect(carried).To(Equal(w.L.Term()))
+		Expect(w.L.Term().Holder).To(Equal(e.Identity()))
 
 		obj := getLease(ctx, cfg.LeaseName)
 		Expect(*obj.Spec.HolderIdentity).To(Equal(e.Identity()))
 		Expect(*obj.Spec.LeaseDurationSeconds).To(BeEquivalentTo(300))
 		Eventually(func() string { return getLease(ctx, cfg.LeaseName).Annotations[klease.TermAnnotation] }).
-			Should(Equal(fmt.Sprint(w.l.Term().Number)))
+			Should(Equal(fmt.Sprint(w.L.Term().Number)))
 
 		rec, err := e.Leader(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(rec.Backend).To(Equal("kubernetes"))
 		Expect(rec.Holder).To(Equal(e.Identity()))
-		Expect(rec.Term).To(Equal(w.l.Term().Number))
+		Expect(rec.Term).To(Equal(w.L.Term().Number))
 		Expect(rec.Held()).To(BeTrue())
 		Expect(rec.Token).To(HavePrefix("lease " + namespace + "/" + cfg.LeaseName + " resourceVersion "))
-		Expect(w.l.ValidUntil()).To(BeTemporally(">", time.Now().Add(4*time.Minute)))
-		Expect(w.l.Resign(ctx)).To(Succeed())
+		Expect(w.L.ValidUntil()).To(BeTemporally(">", time.Now().Add(4*time.Minute)))
+		Expect(w.L.Resign(ctx)).To(Succeed())
 		Expect(*getLease(ctx, cfg.LeaseName).Spec.HolderIdentity).To(BeEmpty(), "resign empties the holder")
 	})
 
@@ -141,20 +118,20 @@ var _ = Describe("Elector on a Kubernetes Lease (real kube-apiserver)", Label("k
 		actx, crash := context.WithCancel(ctx)
 		defer crash()
 		a, b := newElector(cfg), newElector(cfg)
-		var wa, wb won
-		Eventually(campaign(actx, a), "10s").Should(Receive(&wa))
-		bwins := campaign(ctx, b)
+		var wa, wb electortest.Won
+		Eventually(electortest.Campaign(actx, a), "10s").Should(Receive(&wa))
+		bwins := electortest.Campaign(ctx, b)
 		Consistently(bwins, 2*cfg.Election.LeaseDuration).ShouldNot(Receive(), "a renewed Lease is not taken")
 
 		crash() // stops renewing, releases nothing
-		<-wa.l.Done()
+		<-wa.L.Done()
 		crashed := time.Now()
 		Eventually(bwins, "10s").Should(Receive(&wb))
-		AddReportEntry("crash takeover", wb.at.Sub(crashed).Round(time.Millisecond).String())
-		Expect(wb.at.Sub(crashed)).To(BeNumerically(">=", cfg.Election.LeaseDuration-cfg.Election.RetryPeriod))
-		Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
-		Expect(wb.l.Resign(ctx)).To(Succeed())
-		Expect(wa.l.Resign(ctx)).To(Succeed(), "resigning after losing the Lease is not an error")
+		AddReportEntry("crash takeover", wb.At.Sub(crashed).Round(time.Millisecond).String())
+		Expect(wb.At.Sub(crashed)).To(BeNumerically(">=", cfg.Election.LeaseDuration-cfg.Election.RetryPeriod))
+		Expect(wb.L.Term().Number).To(BeNumerically(">", wa.L.Term().Number))
+		Expect(wb.L.Resign(ctx)).To(Succeed())
+		Expect(wa.L.Resign(ctx)).To(Succeed(), "resigning after losing the Lease is not an error")
 		Expect(*getLease(ctx, cfg.LeaseName).Spec.HolderIdentity).To(BeEmpty())
 	})
 
@@ -165,15 +142,15 @@ var _ = Describe("Elector on a Kubernetes Lease (real kube-apiserver)", Label("k
 			defer crash()
 			a := newElector(cfg, klease.WithClock(skewedClock(-skew)))
 			b := newElector(cfg, klease.WithClock(skewedClock(skew)))
-			var wa, wb won
-			Eventually(campaign(actx, a), "10s").Should(Receive(&wa))
-			bwins := campaign(ctx, b)
+			var wa, wb electortest.Won
+			Eventually(electortest.Campaign(actx, a), "10s").Should(Receive(&wa))
+			bwins := electortest.Campaign(ctx, b)
 			Consistently(bwins, 2*cfg.Election.LeaseDuration).ShouldNot(Receive(), "the live Lease is not stolen")
-			Expect(wa.l.Context().Err()).NotTo(HaveOccurred(), "the leader kept renewing")
+			Expect(wa.L.Context().Err()).NotTo(HaveOccurred(), "the leader kept renewing")
 			crash()
-			<-wa.l.Done()
+			<-wa.L.Done()
 			Eventually(bwins, "10s").Should(Receive(&wb))
-			Expect(wb.l.Resign(ctx)).To(Succeed())
+			Expect(wb.L.Resign(ctx)).To(Succeed())
 		},
 		Entry("one hour apart one way", time.Hour),
 		Entry("one hour apart the other way", -time.Hour),
@@ -187,40 +164,40 @@ var _ = Describe("Elector on a Kubernetes Lease (real kube-apiserver)", Label("k
 		via := server.Config()
 		via.Host = "https://" + proxy.Addr()
 		a, b := newElectorVia(via, cfg), newElector(cfg)
-		var wa, wb won
-		Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
-		bwins := campaign(ctx, b)
+		var wa, wb electortest.Won
+		Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
+		bwins := electortest.Campaign(ctx, b)
 
 		proxy.Pause()
 		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
 		start := time.Now()
-		Expect(wa.l.Resign(rctx)).To(MatchError(context.DeadlineExceeded))
+		Expect(wa.L.Resign(rctx)).To(MatchError(context.DeadlineExceeded))
 		Expect(time.Since(start)).To(BeNumerically("<", time.Second))
-		Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrResigned), "the term ended at once")
+		Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrResigned), "the term ended at once")
 		Consistently(bwins, "500ms").ShouldNot(Receive(), "the Lease was not released: a follower waits for its expiry")
 		proxy.Resume()
-		Expect(wa.l.Resign(ctx)).To(Succeed())
+		Expect(wa.L.Resign(ctx)).To(Succeed())
 		Eventually(bwins, "10s").Should(Receive(&wb))
-		Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
-		Expect(wb.l.Resign(ctx)).To(Succeed())
+		Expect(wb.L.Term().Number).To(BeNumerically(">", wa.L.Term().Number))
+		Expect(wb.L.Resign(ctx)).To(Succeed())
 	})
 
 	It("ends the term when the Lease is force-released and taken, and the old holder's resign releases nothing", func(ctx SpecContext) {
 		cfg := fastConfig(newName("stolen"))
 		a, op, thief := newElector(cfg), newElector(cfg), newElector(cfg)
-		var wa, wt won
-		Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+		var wa, wt electortest.Won
+		Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
 		before, err := op.ForceRelease(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(before.Holder).To(Equal(a.Identity()))
-		Eventually(campaign(ctx, thief), "10s").Should(Receive(&wt))
-		Eventually(wa.l.Context().Done(), "10s").Should(BeClosed())
-		Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLeaseLost))
-		Expect(wa.l.Resign(ctx)).To(Succeed())
+		Eventually(electortest.Campaign(ctx, thief), "10s").Should(Receive(&wt))
+		Eventually(wa.L.Context().Done(), "10s").Should(BeClosed())
+		Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrLeaseLost))
+		Expect(wa.L.Resign(ctx)).To(Succeed())
 		Expect(*getLease(ctx, cfg.LeaseName).Spec.HolderIdentity).To(Equal(thief.Identity()))
-		Expect(wt.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
-		Expect(wt.l.Resign(ctx)).To(Succeed())
+		Expect(wt.L.Term().Number).To(BeNumerically(">", wa.L.Term().Number))
+		Expect(wt.L.Resign(ctx)).To(Succeed())
 		free, err := op.ForceRelease(ctx)
 		Expect(err).NotTo(HaveOccurred(), "force-releasing a free Lease is a no-op")
 		Expect(free.Holder).To(BeEmpty())
@@ -229,20 +206,20 @@ var _ = Describe("Elector on a Kubernetes Lease (real kube-apiserver)", Label("k
 	It("keeps leading when someone else edits the Lease, and loses it at once when it is deleted", func(ctx SpecContext) {
 		cfg := fastConfig(newName("edited"))
 		a := newElector(cfg)
-		var wa won
-		Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+		var wa electortest.Won
+		Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
 		client := kubeapiserver.GinkgoClient(server.Config())
 		obj := getLease(ctx, cfg.LeaseName)
 		obj.Labels = map[string]string{"edited": "by-kubectl"}
 		_, err := client.CoordinationV1().Leases(namespace).Update(ctx, obj, metav1.UpdateOptions{})
 		Expect(err).NotTo(HaveOccurred())
-		Consistently(wa.l.Context().Done(), 2*cfg.Election.LeaseDuration).ShouldNot(BeClosed())
+		Consistently(wa.L.Context().Done(), 2*cfg.Election.LeaseDuration).ShouldNot(BeClosed())
 		Expect(getLease(ctx, cfg.LeaseName).Labels).To(HaveKeyWithValue("edited", "by-kubectl"))
 
 		Expect(client.CoordinationV1().Leases(namespace).Delete(ctx, cfg.LeaseName, metav1.DeleteOptions{})).To(Succeed())
-		Eventually(wa.l.Context().Done(), "5s").Should(BeClosed())
-		Expect(context.Cause(wa.l.Context())).To(MatchError(leader.ErrLeaseLost))
-		Expect(wa.l.Resign(ctx)).To(Succeed())
+		Eventually(wa.L.Context().Done(), "5s").Should(BeClosed())
+		Expect(context.Cause(wa.L.Context())).To(MatchError(leader.ErrLeaseLost))
+		Expect(wa.L.Resign(ctx)).To(Succeed())
 	})
 
 	It("fails Prepare, naming the verbs, for credentials without the Role", func(ctx SpecContext) {
