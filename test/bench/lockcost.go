@@ -48,43 +48,55 @@ func (b *bench) lockCost(ctx context.Context, dialect string, tm leader.Config, 
 			return err
 		}
 	}
+	// Each elector campaigns again whenever its term ends, so that a term
+	// lost on a loaded machine is visible (terms) instead of leaving the
+	// first leader's slot idle for the whole window.
 	cctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	won := make(chan int, n)
-	terms := make([]leader.Leadership, n)
+	var leading atomic.Int64 // index of the current leader + 1; 0 when none
+	var terms atomic.Int64   // terms won so far
 	for i, e := range electors {
 		wg.Go(func() {
-			if l, err := e.Campaign(cctx); err == nil {
-				terms[i] = l
-				won <- i
+			for cctx.Err() == nil {
+				l, err := e.Campaign(cctx)
+				if err != nil {
+					return
+				}
+				terms.Add(1)
+				leading.Store(int64(i) + 1)
+				<-l.Context().Done()
+				leading.CompareAndSwap(int64(i)+1, 0)
+				rctx, rcancel := context.WithTimeout(context.Background(), tm.OpTimeout)
+				_ = l.Resign(rctx)
+				rcancel()
 			}
 		})
 	}
 	defer func() {
 		cancel()
 		wg.Wait()
-		for _, l := range terms {
-			if l != nil {
-				_ = l.Resign(context.Background())
-			}
-		}
 	}()
-	var li int
-	select {
-	case li = <-won:
-	case <-time.After(3*tm.LeaseDuration + 10*time.Second):
-		return fmt.Errorf("lock cost: no leader")
+	deadline := time.Now().Add(3*tm.LeaseDuration + 10*time.Second)
+	for leading.Load() == 0 {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lock cost: no leader")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(2 * tm.RetryPeriod)
+	li, t0 := leading.Load()-1, terms.Load()
 	before := make([]int64, n)
 	for i := range counts {
 		before[i] = counts[i].n.Load()
 	}
 	time.Sleep(window)
+	if li2, t1 := leading.Load()-1, terms.Load(); li2 != li || t1 != t0 {
+		return fmt.Errorf("lock cost: leadership changed during the %s window (%d new terms): the counts would mix roles", window, t1-t0)
+	}
 	var lead, follow float64
 	for i := range counts {
 		rate := float64(counts[i].n.Load()-before[i]) / window.Seconds()
-		if i == li {
+		if int64(i) == li {
 			lead = rate
 		} else {
 			follow += rate / (n - 1)

@@ -11,8 +11,8 @@ const Election = "harness"
 
 // FastTimings are the election timings of the suites: a crashed leader is
 // replaced in about 2 s without the session lock (about 450 ms with it, on
-// by default as in Admin; a wider lock window than Admin's 250ms, so that
-// a loaded test machine does not end terms for late lock checks), a
+// by default as in Admin; a wider lock window than Admin's 300ms, so that
+// a loaded test machine rarely turns terms lease-only for late lock checks), a
 // released lease in about 200 ms.
 func FastTimings() leader.Config {
 	return leader.Config{

@@ -111,10 +111,11 @@
 //
 // # The session lock (fast failover)
 //
-// With Config.FastFailover (off by default: DefaultFastFailover) a crashed leader is replaced about
-// LockWindow (D, 250ms by default) after the crash instead of about a lease duration
-// later, and a released lease wakes a follower at once. The lease stays the
-// authority; the lock only lets a follower take it early. Each candidate
+// With Config.FastFailover (on by default: DefaultFastFailover) a crashed
+// leader is replaced about LockWindow (D, 300ms by default) after the crash
+// instead of about a lease duration later, and a released lease wakes a
+// follower at once. The lease stays the authority; the lock only lets a
+// follower take it early. Each candidate
 // holds a connection of its own, outside GORM's pool (one per replica), to
 // a session lock of the election (lock.go): MySQL/MariaDB GET_LOCK (the
 // name a hash of database and election: MariaDB's names are server-wide),
@@ -129,12 +130,22 @@
 //   - The leader checks its lock every LockCheckPeriod (P <= D/3) on the
 //     lock connection (IS_USED_LOCK(name) = CONNECTION_ID(); a granted
 //     pg_locks row of pg_backend_pid(); the side file's inode), and its term
-//     ends at once on any error of that connection. It may act only while
+//     ends at once on any error of that connection. While its row says
+//     lock-fenced it may act only while
 //     less than D has passed, on its monotonic clock, since the start of
 //     its last successful check, and while its lease is valid: the term
 //     context is cancelled P/2 before that instant, and ValidUntil is at
 //     most that instant, so the runtime fail-stops a component still
 //     running then.
+//   - A late check is not a lost lock. When no check has succeeded for
+//     1.5P, the leader writes its row lease-only (conditional on its term;
+//     reason "lock check late"); once that committed, no follower takes
+//     over before the lease expires, so the term goes on bound by its lease
+//     alone, and the next check that succeeds makes it lock-fenced again:
+//     the lock deadline first, then the row. Only when neither a check nor
+//     that write succeeded by P/2 before the lock deadline does the term
+//     end (ErrLockCheckDeadline). A check that fails while the term is
+//     lease-only closes the lock; the term goes on under its lease.
 //   - A candidate without the lock does not re-take its own unexpired
 //     lock-fenced lease (the lock's new holder may be about to take it
 //     over), and leaves a free lease one retry period to the lock's holder.

@@ -364,6 +364,7 @@ type leaseTerm struct {
 	// lockDeadline the end of its window (zero: lease-only).
 	lock         sessionLock
 	lockDeadline time.Time
+	lockState    int // lockFenced, lockUnfencing or lockLeaseOnly (lockLoop)
 	path, reason string
 }
 

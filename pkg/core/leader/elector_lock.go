@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -203,15 +204,56 @@ func (e *LeaseElector) disableLock(err error) {
 	}
 }
 
-// lockLoop checks the term's lock every LockCheckPeriod on the lock's own
-// connection. The term may act only while less than LockWindow has passed
-// since the start of the last successful check: past it, or at any error
-// of the lock connection, the term ends. A lock that turns out not to
-// exclude other sessions turns the term lease-only instead, if the row
-// says so before the window ends. When the term is over the lock is kept
-// until the window ends (or Resign released the lease), so that on SQLite,
-// where a successor takes over as soon as it gets the lock, it never does
-// while this term may still act.
+// Where a lock-fenced term stands (leaseTerm.lockState).
+const (
+	// lockFenced: the row says lock-fenced; the term may act until its
+	// lock deadline (the start of its last successful check plus D).
+	lockFenced = iota
+	// lockUnfencing: no check succeeded for 1.5P; the row is being turned
+	// lease-only, and the lock deadline still binds.
+	lockUnfencing
+	// lockLeaseOnly: the row says lease-only; only the lease binds.
+	lockLeaseOnly
+)
+
+// noteLockLate is the row's reason while a term is lease-only because its
+// lock checks ran late.
+const noteLockLate = "lock check late: lease-only until a check succeeds"
+
+// lockCheck is the outcome of one check of the lock, and when it was sent.
+type lockCheck struct {
+	start time.Time
+	err   error
+}
+
+// rowWrite is the outcome of one write of the term's lock columns.
+type rowWrite struct {
+	refence bool // the row was being made lock-fenced again (else lease-only)
+	err     error
+}
+
+// lockLoop checks the term's lock every LockCheckPeriod (P) on the lock's
+// own connection, one check at a time, and owns every transition of the
+// term's failover path (see the package doc):
+//
+//   - a successful check started at s lets a lock-fenced term act until
+//     s+D (its lock deadline);
+//   - when no check has succeeded for 1.5P, the term writes its row
+//     lease-only (conditional on holder and term); once that committed,
+//     no follower takes over before the lease expires, so the term goes on
+//     under its lease, and the next successful check makes it lock-fenced
+//     again (the deadline first, then the row);
+//   - at P/2 before the lock deadline, with the row not yet lease-only, the
+//     term ends (ErrLockCheckDeadline), which leaves the leader components
+//     P/2 to return before ValidUntil;
+//   - a failed check ends a lock-fenced term at once (ErrLockLost); a
+//     lease-only term closes its lock and goes on under its lease;
+//   - a lock that proves not to exclude other sessions (errLockBroken)
+//     turns the term lease-only for good, and fast failover off for the
+//     elector's life.
+//
+// When the term is over the lock is kept until the lock deadline (or until
+// Resign released the lease).
 func (l *leaseTerm) lockLoop() {
 	defer l.loops.Done()
 	if !l.lock.windowed() {
@@ -219,69 +261,200 @@ func (l *leaseTerm) lockLoop() {
 		return
 	}
 	e := l.e
-	stopBy := func() time.Duration { return l.lockDeadlineAt().Sub(e.clock.Now()) - l.stopMargin() }
-	watchdog := time.AfterFunc(stopBy(), func() { l.cancel(ErrLockCheckDeadline) })
-	defer watchdog.Stop()
-	tick := time.NewTicker(e.cfg.LockCheckPeriod)
-	defer tick.Stop()
-	for {
+	period := e.cfg.LockCheckPeriod
+	var (
+		inflight          sync.WaitGroup
+		checks            = make(chan lockCheck, 1)
+		writes            = make(chan rowWrite, 1)
+		checking, writing bool
+		pending           bool  // a check fell due while one was in flight
+		broken            error // set once the lock proved not to exclude
+		late              = time.NewTimer(time.Hour)
+		hard              = time.NewTimer(time.Hour)
+		// The first check falls due P after the one before the acquisition
+		// (at once if the acquisition took that long), then every P.
+		next = time.NewTimer(max(l.lockDeadlineAt().Add(period-e.cfg.LockWindow).Sub(e.clock.Now()), 0))
+	)
+	defer next.Stop()
+	defer late.Stop()
+	defer hard.Stop()
+	// arm sets both timers from the lock deadline.
+	arm := func() {
+		d := l.lockDeadlineAt()
+		late.Reset(d.Add(-e.cfg.LockWindow + 3*period/2).Sub(e.clock.Now()))
+		hard.Reset(d.Add(-period / 2).Sub(e.clock.Now()))
+	}
+	// write turns the row lease-only (note says why) or, with refence,
+	// lock-fenced again, bounded by by.
+	write := func(refence bool, note string, by time.Time) {
+		writing = true
+		ctx, cancel := context.WithDeadline(l.ctx, by)
+		var info lockInfo
+		if lock := l.lockOf(); lock != nil {
+			info = lock.info()
+		}
+		inflight.Go(func() {
+			defer cancel()
+			var err error
+			if refence {
+				err = e.lease.refence(ctx, l.term, info, e.cfg.LockWindow)
+			} else {
+				err = e.lease.unfence(ctx, l.term, note)
+			}
+			writes <- rowWrite{refence: refence, err: err}
+		})
+	}
+	// check sends one check of the lock, unless it is gone or broken.
+	check := func() {
+		lock := l.lockOf()
+		if broken != nil || lock == nil {
+			return
+		}
+		checking = true
+		start := e.clock.Now()
+		ctx, cancel := context.WithTimeout(l.ctx, e.cfg.OpTimeout)
+		inflight.Go(func() {
+			defer cancel()
+			checks <- lockCheck{start: start, err: lock.check(ctx)}
+		})
+	}
+	arm()
+	for l.ctx.Err() == nil {
 		select {
 		case <-l.ctx.Done():
-			l.releaseLock(l.lockDeadlineAt())
-			return
-		case <-tick.C:
-		}
-		start := e.clock.Now()
-		left := stopBy()
-		if left <= 0 {
-			l.cancel(ErrLockCheckDeadline)
-			continue
-		}
-		ctx, cancel := context.WithTimeout(l.ctx, min(left, e.cfg.OpTimeout))
-		err := l.lock.check(ctx)
-		if errors.Is(err, errLockBroken) {
-			err = l.unfence(ctx, err)
-			if err == nil && watchdog.Stop() {
-				cancel()
+		case <-next.C:
+			next.Reset(period)
+			if checking {
+				pending = true
+				continue
+			}
+			check()
+		case c := <-checks:
+			checking = false
+			state := l.lockStateOf()
+			switch {
+			case l.ctx.Err() != nil:
+			case errors.Is(c.err, errLockBroken):
+				broken = c.err
+				e.disableLock(c.err)
+				if state == lockLeaseOnly {
+					l.leaseOnly(e.lockOff())
+					l.closeLock()
+				} else if !writing {
+					write(false, e.lockOff(), l.lockDeadlineAt().Add(-period/2))
+				}
+			case c.err != nil && state == lockLeaseOnly:
+				e.log.Info("session lock lost while the term is lease-only; it goes on under its lease",
+					"holder", l.term.Holder, "term", l.term.Number, "reason", c.err.Error())
 				l.closeLock()
-				return
+			case c.err != nil:
+				l.cancel(fmt.Errorf("%w: %w", ErrLockLost, c.err))
+			case state == lockLeaseOnly:
+				// Fresh enough to open a window: lock-fenced again, the
+				// deadline before the row.
+				if !writing && e.clock.Now().Sub(c.start) < period {
+					l.fenced(c.start.Add(e.cfg.LockWindow))
+					arm()
+					write(true, "", l.lockDeadlineAt().Add(-period/2))
+				}
+			default:
+				if d := c.start.Add(e.cfg.LockWindow); d.After(l.lockDeadlineAt()) {
+					l.extend(d)
+					arm()
+				}
+			}
+			if pending && l.ctx.Err() == nil {
+				pending = false
+				check()
+			}
+		case w := <-writes:
+			writing = false
+			switch {
+			case l.ctx.Err() != nil:
+			case errors.Is(w.err, ErrNotHolder):
+				l.cancel(fmt.Errorf("%w: %w", ErrLeaseLost, w.err))
+			case w.err != nil && w.refence:
+				// The row stays lease-only: stricter than the term, harmless.
+				e.log.V(1).Info("could not make the term lock-fenced again", "term", l.term.Number, "error", w.err.Error())
+			case w.err != nil:
+				// Not committed in time (or not known to be): the hard
+				// deadline decides. A late commit only makes followers wait.
+				l.setLockState(lockFenced)
+				if broken != nil {
+					write(false, e.lockOff(), l.lockDeadlineAt().Add(-period/2))
+				}
+			case w.refence:
+				l.setPath(PathLockFenced, "")
+				e.log.Info("term lock-fenced again", "holder", l.term.Holder, "term", l.term.Number)
+			case broken != nil:
+				l.leaseOnly(e.lockOff())
+				l.closeLock()
+				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", e.lockOff())
+			default:
+				l.leaseOnly(noteLockLate)
+				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", noteLockLate)
+			}
+		case <-late.C:
+			if l.lockStateOf() == lockFenced && !writing {
+				l.setLockState(lockUnfencing)
+				write(false, noteLockLate, l.lockDeadlineAt().Add(-period/2))
+			}
+		case <-hard.C:
+			if l.lockStateOf() != lockLeaseOnly {
+				l.cancel(ErrLockCheckDeadline)
 			}
 		}
-		cancel()
-		switch {
-		case err != nil:
-			l.cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
-		case !watchdog.Stop():
-			// The window ended while the check ran: the term is over.
-		default:
-			l.mu.Lock()
-			l.lockDeadline = start.Add(e.cfg.LockWindow)
-			l.mu.Unlock()
-			watchdog.Reset(stopBy())
-		}
 	}
+	inflight.Wait()
+	l.releaseLock(l.lockDeadlineAt())
 }
 
-// unfence turns the term lease-only after the lock proved not to exclude
-// (broken): the row first, so that no follower takes over early, then the
-// term's path.
-func (l *leaseTerm) unfence(ctx context.Context, broken error) error {
-	l.e.disableLock(broken)
-	note := l.e.lockOff()
-	if err := l.e.lease.unfence(ctx, l.term, note); err != nil {
-		return err
-	}
+// The lock state of a term, under its mutex; lockDeadline is zero exactly
+// when the term is lease-only.
+
+func (l *leaseTerm) lockOf() sessionLock {
 	l.mu.Lock()
-	l.path, l.reason, l.lockDeadline = PathLeaseOnly, note, time.Time{}
-	l.mu.Unlock()
-	l.e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", note)
-	return nil
+	defer l.mu.Unlock()
+	return l.lock
 }
 
-// stopMargin is how long before the end of its lock window (ValidUntil)
-// the term context ends: the runtime gives the leader components until
-// ValidUntil to return, and fail-stops them then.
-func (l *leaseTerm) stopMargin() time.Duration { return l.e.cfg.LockCheckPeriod / 2 }
+func (l *leaseTerm) lockStateOf() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lockState
+}
+
+func (l *leaseTerm) setLockState(s int) {
+	l.mu.Lock()
+	l.lockState = s
+	l.mu.Unlock()
+}
+
+func (l *leaseTerm) extend(deadline time.Time) {
+	l.mu.Lock()
+	l.lockDeadline = deadline
+	l.mu.Unlock()
+}
+
+// fenced makes a lease-only term lock-fenced again, acting until deadline.
+func (l *leaseTerm) fenced(deadline time.Time) {
+	l.mu.Lock()
+	l.lockState, l.lockDeadline = lockFenced, deadline
+	l.mu.Unlock()
+}
+
+// leaseOnly records that the term's row is lease-only, for reason.
+func (l *leaseTerm) leaseOnly(reason string) {
+	l.mu.Lock()
+	l.lockState, l.lockDeadline, l.path, l.reason = lockLeaseOnly, time.Time{}, PathLeaseOnly, reason
+	l.mu.Unlock()
+}
+
+func (l *leaseTerm) setPath(path, reason string) {
+	l.mu.Lock()
+	l.path, l.reason = path, reason
+	l.mu.Unlock()
+}
 
 // heldLockLoop is lockLoop for a lock that only its holder frees (the
 // flock of SQLite): the term has no lock window; a failed check (the side
@@ -301,7 +474,7 @@ func (l *leaseTerm) heldLockLoop() {
 		ctx, cancel := context.WithTimeout(l.ctx, l.e.cfg.OpTimeout)
 		err := l.lock.check(ctx)
 		if errors.Is(err, errLockBroken) {
-			if err = l.unfence(ctx, err); err == nil {
+			if err = l.unfenceForGood(ctx, err); err == nil {
 				cancel()
 				l.closeLock()
 				return
@@ -312,6 +485,21 @@ func (l *leaseTerm) heldLockLoop() {
 			l.cancel(fmt.Errorf("%w: %w", ErrLockLost, err))
 		}
 	}
+}
+
+// unfenceForGood turns the term lease-only after its lock proved not to
+// exclude other sessions (broken): the row first, so that no follower
+// takes over early, then the term's path; fast failover stays off for the
+// elector's life.
+func (l *leaseTerm) unfenceForGood(ctx context.Context, broken error) error {
+	l.e.disableLock(broken)
+	note := l.e.lockOff()
+	if err := l.e.lease.unfence(ctx, l.term, note); err != nil {
+		return err
+	}
+	l.leaseOnly(note)
+	l.e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", note)
+	return nil
 }
 
 // releaseLock closes the lock of a term that is over, at until or once

@@ -3,6 +3,7 @@ package leader
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"gorm.io/gorm"
@@ -61,4 +62,62 @@ func (b *brokenLock) check(ctx context.Context) error {
 	default:
 		return b.sessionLock.check(ctx)
 	}
+}
+
+// LockCheckGate holds the lock checks of the electors it is installed in:
+// while held, a check waits (until released, or until its context ends, as a
+// slow server would make it wait) before it runs.
+type LockCheckGate struct {
+	mu      sync.Mutex
+	release chan struct{} // nil while not held
+}
+
+// Hold makes every check from now on wait.
+func (g *LockCheckGate) Hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.release == nil {
+		g.release = make(chan struct{})
+	}
+}
+
+// Release lets the waiting checks run.
+func (g *LockCheckGate) Release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.release != nil {
+		close(g.release)
+		g.release = nil
+	}
+}
+
+// GateLockChecks installs g in the session locks e opens from now on.
+func GateLockChecks(e *LeaseElector, g *LockCheckGate) {
+	open := e.openLock
+	e.openLock = func(ctx context.Context, db *gorm.DB, election string, counted func()) (sessionLock, error) {
+		l, err := open(ctx, db, election, counted)
+		if err != nil {
+			return nil, err
+		}
+		return &gatedLock{sessionLock: l, gate: g}, nil
+	}
+}
+
+type gatedLock struct {
+	sessionLock
+	gate *LockCheckGate
+}
+
+func (l *gatedLock) check(ctx context.Context) error {
+	l.gate.mu.Lock()
+	release := l.gate.release
+	l.gate.mu.Unlock()
+	if release != nil {
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: check: %w", ErrLockLost, context.Cause(ctx))
+		}
+	}
+	return l.sessionLock.check(ctx)
 }

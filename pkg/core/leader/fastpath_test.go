@@ -221,6 +221,45 @@ var _ = Describe("Fast failover", func() {
 					Expect(wb.l.Resign(ctx)).To(Succeed())
 				})
 
+				if dialect != database.SQLite {
+					It("keeps the term through lock checks that run past the lock window: lease-only, saying why, while they are late, lock-fenced again after the next one", func(ctx SpecContext) {
+						cfg := lockConfig(newElection("late"))
+						// Room for a check to wait a whole second without
+						// timing out, as on a stalled server.
+						cfg.LeaseDuration, cfg.RenewDeadline, cfg.OpTimeout = 8*time.Second, 6*time.Second, 3*time.Second
+						a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
+						gate := &leader.LockCheckGate{}
+						DeferCleanup(gate.Release)
+						leader.GateLockChecks(a, gate)
+						var wa, wb won
+						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+						bwins := campaign(ctx, b)
+						pathOf := func() string { p, _ := wa.l.(leader.FailoverPather).FailoverPath(); return p }
+						Expect(pathOf()).To(Equal(leader.PathLockFenced))
+
+						gate.Hold()
+						Eventually(pathOf, "2s").Should(Equal(leader.PathLeaseOnly))
+						_, reason := wa.l.(leader.FailoverPather).FailoverPath()
+						Expect(reason).To(ContainSubstring("lock check late"))
+						rec, err := b.Leader(ctx)
+						Expect(err).NotTo(HaveOccurred())
+						Expect(rec.Path).To(Equal(leader.PathLeaseOnly), "the row says so: no follower takes over early")
+						Consistently(wa.l.Context().Done(), 3*cfg.LockWindow).ShouldNot(BeClosed(), "the term goes on under its lease while the check is late")
+						Expect(time.Until(wa.l.ValidUntil())).To(BeNumerically(">", cfg.LockWindow), "bound by the lease now, not the lock window")
+
+						gate.Release()
+						Eventually(pathOf, "2s").Should(Equal(leader.PathLockFenced))
+						Eventually(func() string { r, _ := b.Leader(ctx); return r.Path }, "2s").Should(Equal(leader.PathLockFenced))
+						Expect(time.Until(wa.l.ValidUntil())).To(BeNumerically("<=", cfg.LockWindow), "bound by the lock window again")
+						Consistently(bwins, 2*cfg.LockWindow).ShouldNot(Receive())
+						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
+
+						Expect(wa.l.Resign(ctx)).To(Succeed())
+						Eventually(bwins, "5s").Should(Receive(&wb))
+						Expect(wb.l.Resign(ctx)).To(Succeed())
+					})
+				}
+
 				It("leads lease-only, saying why, when fast failover is off", func(ctx SpecContext) {
 					cfg := lockConfig(newElection("off"))
 					cfg.FastFailover = false

@@ -66,6 +66,22 @@ func (l *Lease) unfence(ctx context.Context, t Term, note string) error {
 	return nil
 }
 
+// refence makes the lease-only term t lock-fenced again, on the lock
+// described by lock with window: followers that get the lock may take over
+// early from then on, so the term must keep to its lock deadline before
+// calling it. It fails with ErrNotHolder when the row no longer holds t.
+func (l *Lease) refence(ctx context.Context, t Term, lock lockInfo, window time.Duration) error {
+	res := l.db.WithContext(ctx).Exec(`UPDATE leader_leases SET lock_server = ?, lock_session = ?, lock_window = ?, lock_note = '' WHERE name = ? AND holder = ? AND term = ?`,
+		lock.Server, lock.Session, window.Milliseconds(), t.Election, t.Holder, t.Number)
+	if res.Error != nil {
+		return fmt.Errorf("make term %d of %q lock-fenced again: %w", t.Number, t.Election, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("make term %d of %q lock-fenced again: %w", t.Number, t.Election, ErrNotHolder)
+	}
+	return nil
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

@@ -87,12 +87,13 @@ var _ = Describe("Fast failover through PgBouncer in transaction mode", Label("p
 
 		// The leader stops renewing without releasing anything, as if it
 		// crashed: only the lease may hand over now.
+		// (Its term may have ended already: behind one shared server
+		// session its lock checks queue, and may run past its window.)
 		acancel()
 		Eventually(wa.l.Done(), "5s").Should(BeClosed())
-		stopped := time.Now()
 		Eventually(bwins, "10s").Should(Receive(&wb))
-		Expect(wb.at.Sub(stopped)).To(BeNumerically(">=", cfg.LeaseDuration-cfg.RetryPeriod-cfg.LockWindow-100*time.Millisecond),
-			"the successor waited for the lease")
+		Expect(wb.at).To(BeTemporally(">=", wa.l.LastRenewal().Add(cfg.LeaseDuration-100*time.Millisecond)),
+			"the successor waited for the lease of the leader's last renewal")
 		path, reason := wb.l.(leader.FailoverPather).FailoverPath()
 		Expect(path).To(Equal(leader.PathLeaseOnly))
 		Expect(reason).NotTo(BeEmpty())
