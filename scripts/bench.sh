@@ -13,6 +13,8 @@
 #
 #   BENCH_PHASES=store,zookeeper  run only these phases (election, store,
 #                               zookeeper, fifty; default all)
+#   BENCH_DIALECTS=sqlite,mysql   run only these databases (sqlite, mysql,
+#                               postgres; default all)
 #
 # The zookeeper phase starts its own ZooKeeper from Debian's jars
 # (scripts/install-zookeeper.sh; reported as skipped when they are missing),
@@ -46,6 +48,7 @@ trap 'exit 130' INT TERM
 command="make bench"
 if [ "${BENCH_QUICK:-}" = 1 ]; then command="BENCH_QUICK=1 make bench"; fi
 if [ -n "${BENCH_PHASES:-}" ]; then command="BENCH_PHASES=$BENCH_PHASES $command"; fi
+if [ -n "${BENCH_DIALECTS:-}" ]; then command="BENCH_DIALECTS=$BENCH_DIALECTS $command"; fi
 
 go build -o "$work/bench" ./test/bench
 go build -o "$work/dubbo-admin" ./app/dubbo-admin

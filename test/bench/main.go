@@ -266,7 +266,12 @@ func progress(format string, args ...any) {
 // answers (quick: SQLite and the first server that answers).
 func (b *bench) available(ctx context.Context) []string {
 	var out []string
+	only := os.Getenv("BENCH_DIALECTS")
 	for _, d := range allDialects {
+		if only != "" && !slices.Contains(strings.Split(only, ","), d) {
+			b.skip(d, "not in BENCH_DIALECTS="+only)
+			continue
+		}
 		if b.quick && len(out) == 2 {
 			b.skip(d, "the quick profile runs SQLite and one server")
 			continue

@@ -312,7 +312,10 @@ func (l *leaseTerm) lockLoop() {
 		}
 		checking = true
 		start := e.clock.Now()
-		ctx, cancel := context.WithTimeout(l.ctx, e.cfg.OpTimeout)
+		// Not derived from the term's context: a statement cancelled on
+		// the lock connection costs the connection, and so the lock, which
+		// would wake a follower before Resign released the lease.
+		ctx, cancel := context.WithTimeout(context.Background(), e.cfg.OpTimeout)
 		inflight.Go(func() {
 			defer cancel()
 			checks <- lockCheck{start: start, err: lock.check(ctx)}
