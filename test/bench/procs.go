@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
@@ -31,6 +33,15 @@ const pollEvery = 25 * time.Millisecond
 // Crash rounds that wait for a lease or an etcd session to expire (seconds)
 // do not take it: their floor dwarfs that noise.
 var quiet sync.Mutex
+
+// trace (BENCH_TRACE=1) prints each round's split: action → the new leader
+// Leading (the election) and Leading → its components Running (the
+// runtime). lastLeadingSince is the Leading instant of the last takeover
+// (exact for the rounds that hold quiet; others may interleave).
+var (
+	trace            = os.Getenv("BENCH_TRACE") == "1"
+	lastLeadingSince atomic.Int64
+)
 
 var statusClient = &http.Client{Timeout: 2 * time.Second}
 
@@ -141,6 +152,7 @@ func pollTakeover(ctx context.Context, n, old int, oldTerm int64, status func(i 
 			}
 			if st, ok := status(i); ok {
 				if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
+					lastLeadingSince.Store(st.Since.UnixNano())
 					return at, nil
 				}
 			}
@@ -232,6 +244,10 @@ func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm le
 			return out, afterExpiry, err
 		}
 		out = append(out, at.Sub(t0))
+		if trace {
+			leading := time.Unix(0, lastLeadingSince.Load())
+			progress("round %d (%s, graceful %v): leading after %v, running %v later", len(out), tm.Name, graceful, leading.Sub(t0), at.Sub(leading))
+		}
 		if !expiry.IsZero() {
 			afterExpiry = append(afterExpiry, at.Sub(expiry))
 		}

@@ -22,6 +22,7 @@ import (
 	"github.com/apache/dubbo-admin/internal/faultproxy"
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
+	"github.com/apache/dubbo-admin/pkg/core/runtime"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
 
@@ -539,7 +540,7 @@ func (p *Processes) Timeline() (*Timeline, error) {
 				switch l.Msg {
 				case "leader runner: Leading":
 					open = &Interval{Replica: name, Component: "leader components", Term: l.Term, Holder: l.Holder, Start: ts}
-				case "leader runner: Candidate", "leader runner: Stopped":
+				case runtime.LogDrained, "leader runner: Candidate", "leader runner: Stopped":
 					if open != nil && l.Term == open.Term {
 						open.Stop = ts
 						tl.Add(*open)

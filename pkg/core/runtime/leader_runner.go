@@ -101,7 +101,11 @@ func (r *Runtime) runTerm(ls leader.Leadership) error {
 	}
 	r.transition(RoleDraining, term, cause.Error(), term)
 	cancel(cause)
+	drainStart := time.Now()
 	r.drain(g, ls)
+	// The instant the term's components stopped acting, before the lease
+	// is released on a stop: fault suites end the term's interval here.
+	r.log.Info(LogDrained, "holder", term.Holder, "term", term.Number, "drained", time.Since(drainStart))
 	switch {
 	case r.stopCtx.Err() != nil:
 		// Stop: the caller resigns, releasing the lease last.
@@ -172,6 +176,10 @@ func (r *Runtime) drain(g *group, ls leader.Leadership) {
 		r.failStop(g, term, time.Since(start), reason)
 	}
 }
+
+// LogDrained is the message of the line the runtime logs once every leader
+// component of a term has returned.
+const LogDrained = "leader runner: components drained"
 
 // resumeGrace is how long leader components may take to return when their
 // term's loss is noticed after its ValidUntil (the process was paused).
