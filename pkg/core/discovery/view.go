@@ -1,11 +1,12 @@
 package discovery
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"maps"
+	"hash/maphash"
 	"slices"
+	"strings"
+	"unique"
 
 	"github.com/apache/dubbo-admin/pkg/core/source"
 	"github.com/apache/dubbo-admin/pkg/core/store"
@@ -13,28 +14,36 @@ import (
 
 // NewView returns the view that derives Applications, Instances and Services
 // from registrations. It is not safe for concurrent use: the sync loop owns it.
+//
+// It keeps, per derived resource, the state its spec is made of (derive.go):
+// a registration that comes or goes updates the states of the three
+// resources it is part of, and Flush derives only those, so the cost of a
+// change does not grow with the size of its application or service. The
+// view keeps a 64-bit digest of each spec it handed to the store, not the
+// spec: a change that alters nothing visible writes nothing. Two different
+// specs of one resource with the same digest (odds 2⁻⁶⁴ per change) would
+// leave the stored one stale until the next relist, whose Replace compares
+// the specs themselves.
 func NewView() source.View { return newView() }
 
-type ref struct{ kind, key string }
-
 type view struct {
-	regs map[string]Registration
-	// index: derived resource -> ids of the registrations it is made of.
-	index map[ref]map[string]struct{}
-	// written: the spec last handed to the store per derived resource, so
-	// a registration change that alters nothing visible writes nothing.
-	written map[ref][]byte
-	// dirty: the derived resources changes were Added to since the last
-	// Flush.
-	dirty map[ref]struct{}
+	seed  maphash.Seed
+	regs  map[string]*member
+	apps  map[string]*appState
+	insts map[string]*instState
+	svcs  map[string]*svcState
+	// dirty: the states changes were Added to since the last Flush (each
+	// once: node.dirty).
+	dirty []state
 }
 
 func newView() *view {
 	return &view{
-		regs:    map[string]Registration{},
-		index:   map[ref]map[string]struct{}{},
-		written: map[ref][]byte{},
-		dirty:   map[ref]struct{}{},
+		seed:  maphash.MakeSeed(),
+		regs:  map[string]*member{},
+		apps:  map[string]*appState{},
+		insts: map[string]*instState{},
+		svcs:  map[string]*svcState{},
 	}
 }
 
@@ -47,15 +56,18 @@ func (v *view) Reset(items []store.Resource) (map[string][]store.Resource, error
 		if err != nil {
 			return nil, err
 		}
+		if old, ok := v.regs[it.Key]; ok {
+			v.remove(old)
+		}
 		v.add(it.Key, r)
 	}
-	out := map[string][]store.Resource{}
-	for _, rf := range slices.SortedFunc(maps.Keys(v.index), compareRef) {
-		if res, ok := v.derive(rf); ok {
-			v.written[rf] = res.Spec
-			out[rf.kind] = append(out[rf.kind], res)
-		}
+	// Every state is dirty once, and none was written yet.
+	out := map[string][]store.Resource{
+		KindApplication: make([]store.Resource, 0, len(v.apps)),
+		KindInstance:    make([]store.Resource, 0, len(v.insts)),
+		KindService:     make([]store.Resource, 0, len(v.svcs)),
 	}
+	v.flush(func(c source.Change) { out[c.Resource.Kind] = append(out[c.Resource.Kind], c.Resource) })
 	return out, nil
 }
 
@@ -66,25 +78,18 @@ func (v *view) Apply(c source.Change) []source.Change {
 }
 
 // Add folds in one change; Flush returns what it changed in the store
-// (source.BatchView), so that a batch re-derives each resource once.
+// (source.BatchView), so that a batch derives each resource once.
 func (v *view) Add(c source.Change) {
 	if c.Resource.Kind != KindRegistration {
 		return
 	}
 	id := c.Resource.Key
 	if old, ok := v.regs[id]; ok {
-		for _, rf := range refsOf(old) {
-			v.dirty[rf] = struct{}{}
-		}
-		v.remove(id, old)
+		v.remove(old)
 	}
 	if c.Type == store.Upserted {
-		r, err := decodeRegistration(c.Resource)
-		if err == nil {
+		if r, err := decodeRegistration(c.Resource); err == nil {
 			v.add(id, r)
-			for _, rf := range refsOf(r) {
-				v.dirty[rf] = struct{}{}
-			}
 		}
 	}
 }
@@ -93,20 +98,64 @@ func (v *view) Add(c source.Change) {
 // and returns the store changes, in kind and key order.
 func (v *view) Flush() []source.Change {
 	var out []source.Change
-	for _, rf := range slices.SortedFunc(maps.Keys(v.dirty), compareRef) {
-		res, ok := v.derive(rf)
-		prev, had := v.written[rf]
+	v.flush(func(c source.Change) { out = append(out, c) })
+	return out
+}
+
+func (v *view) flush(emit func(source.Change)) {
+	slices.SortFunc(v.dirty, func(a, b state) int {
+		x, y := a.head(), b.head()
+		if c := strings.Compare(x.kind, y.kind); c != 0 {
+			return c
+		}
+		return strings.Compare(x.key, y.key)
+	})
+	for _, s := range v.dirty {
+		n := s.head()
+		n.dirty = false
+		spec, labels, ok := s.derive()
 		switch {
-		case ok && (!had || !bytes.Equal(prev, res.Spec)):
-			v.written[rf] = res.Spec
-			out = append(out, source.Upsert(res))
-		case !ok && had:
-			delete(v.written, rf)
-			out = append(out, source.Delete(rf.kind, rf.key))
+		case ok:
+			data, err := json.Marshal(spec)
+			if err != nil {
+				panic(fmt.Sprintf("discovery: marshal %s %s: %v", n.kind, n.key, err)) // plain structs always marshal
+			}
+			if d := maphash.Bytes(v.seed, data); !n.written || d != n.digest {
+				n.written, n.digest = true, d
+				emit(source.Upsert(store.Resource{Kind: n.kind, Key: n.key, Labels: labels, Spec: data}))
+			}
+		case n.written:
+			n.written = false
+			emit(source.Delete(n.kind, n.key))
+		}
+		if n.members == 0 {
+			v.drop(n)
 		}
 	}
 	clear(v.dirty)
-	return out
+	v.dirty = v.dirty[:0]
+}
+
+// touch marks s to be derived at the next Flush.
+func (v *view) touch(s state) {
+	if n := s.head(); !n.dirty {
+		n.dirty = true
+		v.dirty = append(v.dirty, s)
+	}
+}
+
+// drop forgets the state of a resource nothing makes up any more. It is
+// kept until the Flush after its last member left, so that a member that
+// comes back within the batch finds what was written.
+func (v *view) drop(n *node) {
+	switch n.kind {
+	case KindApplication:
+		delete(v.apps, n.key)
+	case KindInstance:
+		delete(v.insts, n.key)
+	case KindService:
+		delete(v.svcs, n.key)
+	}
 }
 
 func decodeRegistration(res store.Resource) (Registration, error) {
@@ -120,95 +169,73 @@ func decodeRegistration(res store.Resource) (Registration, error) {
 	return r, nil
 }
 
-// refsOf lists the derived resources a registration is part of.
-func refsOf(r Registration) []ref {
-	refs := []ref{{KindApplication, r.Application}, {KindInstance, r.instanceKey()}}
-	if sk := r.serviceKey(); sk != "" {
-		refs = append(refs, ref{KindService, sk})
+// intern returns the one copy of s the process keeps while it is in use:
+// a registry repeats its applications, interfaces, versions and methods in
+// every registration.
+func intern(s string) string {
+	if s == "" {
+		return s
 	}
-	return refs
+	return unique.Make(s).Value()
 }
 
+// add makes registration r, by id, part of its application, instance and
+// service (creating their states) and marks them to be derived.
 func (v *view) add(id string, r Registration) {
-	v.regs[id] = r
-	for _, rf := range refsOf(r) {
-		ids := v.index[rf]
-		if ids == nil {
-			ids = map[string]struct{}{}
-			v.index[rf] = ids
+	app := v.apps[r.Application]
+	if app == nil {
+		name := intern(r.Application)
+		app = &appState{node: node{kind: KindApplication, key: name}, labels: map[string]string{LabelApplication: name}}
+		v.apps[name] = app
+	}
+	ik := InstanceKey(r.Application, r.IP, r.Port)
+	inst := v.insts[ik]
+	if inst == nil {
+		inst = &instState{node: node{kind: KindInstance, key: ik}, app: app, ip: intern(r.IP), port: r.Port}
+		v.insts[ik] = inst
+	}
+	m := &member{
+		id: id, app: app, inst: inst, provider: r.Side == SideProvider,
+		protocol: intern(r.Protocol), weight: r.Weight, ts: r.Timestamp, metadata: r.Metadata,
+	}
+	if len(r.Methods) > 0 {
+		m.methods = make([]string, len(r.Methods))
+		for i, name := range r.Methods {
+			m.methods[i] = intern(name)
 		}
-		ids[id] = struct{}{}
+	}
+	if sk := r.serviceKey(); sk != "" {
+		svc := v.svcs[sk]
+		if svc == nil {
+			iface := intern(r.Interface)
+			svc = &svcState{node: node{kind: KindService, key: sk}, labels: map[string]string{LabelInterface: iface},
+				iface: iface, group: intern(r.Group), version: intern(r.Version)}
+			v.svcs[sk] = svc
+		}
+		m.svc = svc
+	}
+	v.regs[id] = m
+	app.join(m, 1)
+	inst.join(m)
+	if m.svc != nil {
+		m.svc.join(m, 1)
+	}
+	v.touch(app)
+	v.touch(inst)
+	if m.svc != nil {
+		v.touch(m.svc)
 	}
 }
 
-func (v *view) remove(id string, r Registration) {
-	delete(v.regs, id)
-	for _, rf := range refsOf(r) {
-		delete(v.index[rf], id)
-		if len(v.index[rf]) == 0 {
-			delete(v.index, rf)
-		}
+// remove undoes add.
+func (v *view) remove(m *member) {
+	delete(v.regs, m.id)
+	m.app.join(m, -1)
+	m.inst.leave(m)
+	v.touch(m.app)
+	v.touch(m.inst)
+	if m.svc != nil {
+		m.svc.join(m, -1)
+		v.touch(m.svc)
 	}
-}
-
-// members returns the registrations of a derived resource: in id order for
-// an Instance, whose spec depends on their order (the first one, metadata
-// merged in turn); in any order for an Application or a Service, whose
-// specs are sorted sets (an Application has every registration of its
-// instances, so sorting them is most of its cost).
-func (v *view) members(rf ref) []Registration {
-	ids := v.index[rf]
-	out := make([]Registration, 0, len(ids))
-	if rf.kind != KindInstance {
-		for id := range ids {
-			out = append(out, v.regs[id])
-		}
-		return out
-	}
-	for _, id := range slices.Sorted(maps.Keys(ids)) {
-		out = append(out, v.regs[id])
-	}
-	return out
-}
-
-// derive builds a derived resource; false when nothing makes it up.
-func (v *view) derive(rf ref) (store.Resource, bool) {
-	regs := v.members(rf)
-	if len(regs) == 0 {
-		return store.Resource{}, false
-	}
-	var spec any
-	var labels map[string]string
-	switch rf.kind {
-	case KindApplication:
-		spec = application(rf.key, regs)
-		labels = map[string]string{LabelApplication: rf.key}
-	case KindInstance:
-		spec = instance(regs)
-		labels = map[string]string{LabelApplication: regs[0].Application}
-	case KindService:
-		spec = service(regs)
-		labels = map[string]string{LabelInterface: regs[0].Interface}
-	}
-	data, err := json.Marshal(spec)
-	if err != nil {
-		panic(fmt.Sprintf("discovery: marshal %s %s: %v", rf.kind, rf.key, err)) // plain structs always marshal
-	}
-	return store.Resource{Kind: rf.kind, Key: rf.key, Labels: labels, Spec: data}, true
-}
-
-func compareRef(a, b ref) int {
-	if a.kind != b.kind {
-		if a.kind < b.kind {
-			return -1
-		}
-		return 1
-	}
-	switch {
-	case a.key < b.key:
-		return -1
-	case a.key > b.key:
-		return 1
-	}
-	return 0
 }

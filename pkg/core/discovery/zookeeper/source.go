@@ -166,10 +166,11 @@ func (r *registry) Watch(ctx context.Context) (<-chan source.Change, error) {
 	if err := w.first(ctx, max(r.sessionTimeout, 5*time.Second)); err != nil {
 		return nil, err // the forwarders of the watches set so far end with Stop
 	}
-	walked := make([]store.Resource, 0, len(w.known))
-	for _, res := range w.known {
+	walked := make([]store.Resource, 0, len(w.listed))
+	for _, res := range w.listed {
 		walked = append(walked, res)
 	}
+	w.listed = nil
 	r.mu.Lock()
 	r.walked = walked
 	r.mu.Unlock()

@@ -1,10 +1,10 @@
 package zookeeper
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"path"
 	"slices"
@@ -28,8 +28,15 @@ type watcher struct {
 
 	// watching holds the paths with a pending watch.
 	watching map[string]bool
-	// known holds the registrations last reported, by node path.
-	known map[string]store.Resource
+	// known holds a digest (seed) of the registration last reported, by
+	// node path: what a re-read is compared with, at 24 bytes a node
+	// rather than the registration itself. A URL leaf's registration is
+	// a function of its path, so a known leaf is not parsed again.
+	known map[string]uint64
+	seed  maphash.Seed
+	// listed holds the registrations the first walk read, for the first
+	// List (nil once Watch handed them over).
+	listed map[string]store.Resource
 	// below indexes known by directory: below[dir] holds the names of
 	// dir's children that are, or lead to, a known registration. A
 	// directory's re-sync visits its own subtree only, never all of known.
@@ -64,8 +71,8 @@ const aheadWorkers = 32
 var errStopping = errors.New("stopping")
 
 func newWatcher(r *registry, out chan<- source.Change) *watcher {
-	return &watcher{r: r, out: out, watching: map[string]bool{},
-		known: map[string]store.Resource{}, below: map[string]map[string]struct{}{}, ahead: map[string]read{}}
+	return &watcher{r: r, out: out, watching: map[string]bool{}, known: map[string]uint64{}, seed: maphash.MakeSeed(),
+		listed: map[string]store.Resource{}, below: map[string]map[string]struct{}{}, ahead: map[string]read{}}
 }
 
 // first waits (bounded) for a session and walks the tree once, silently,
@@ -217,6 +224,9 @@ func (w *watcher) sync(ctx context.Context, p string) error {
 		child := path.Join(p, name)
 		switch {
 		case root == InterfaceRoot && depth == 3: // URL leaves
+			if _, ok := w.known[child]; ok {
+				continue // the same path is the same registration
+			}
 			if res, ok := w.r.urlNode(p, name); ok {
 				if err := w.report(ctx, res); err != nil {
 					return err
@@ -380,17 +390,23 @@ func (w *watcher) watch(p string, _ <-chan zk.Event) {
 	w.watching[p] = true
 }
 
-// report sends res unless it is what was last reported for its path.
+// report sends res unless it is what was last reported for its path. Two
+// different registrations of one path with the same digest (odds 2⁻⁶⁴ per
+// change) would leave the change unreported until the next relist.
 func (w *watcher) report(ctx context.Context, res store.Resource) error {
+	d := maphash.Bytes(w.seed, res.Spec)
 	old, ok := w.known[res.Key]
-	if ok && bytes.Equal(old.Spec, res.Spec) {
+	if ok && old == d {
 		return nil
 	}
-	w.known[res.Key] = res
+	w.known[res.Key] = d
 	if !ok {
 		w.index(res.Key)
 	}
 	if w.silent {
+		if w.listed != nil {
+			w.listed[res.Key] = res
+		}
 		return nil
 	}
 	return w.send(ctx, source.Upsert(res))
@@ -402,6 +418,7 @@ func (w *watcher) forget(ctx context.Context, p string) error {
 		return nil
 	}
 	delete(w.known, p)
+	delete(w.listed, p)
 	w.unindex(p)
 	if w.silent {
 		return nil
