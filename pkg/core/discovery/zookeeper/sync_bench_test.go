@@ -90,8 +90,10 @@ func BenchmarkSync(b *testing.B) {
 	events := st.Subscribe(ctx)
 	t0 := time.Now()
 	loop := source.Loop{
-		Name:  "discovery",
-		Open:  func(ctx context.Context) (source.Source, error) { return Open(ctx, Config{Servers: []string{srv.Addr}}, logr.Discard()) },
+		Name: "discovery",
+		Open: func(ctx context.Context) (source.Source, error) {
+			return Open(ctx, Config{Servers: []string{srv.Addr}}, logr.Discard())
+		},
 		View:  discovery.NewView,
 		Store: st,
 		Log:   logr.Discard(),
