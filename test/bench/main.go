@@ -155,7 +155,11 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	defer os.RemoveAll(b.tmp)
+	if os.Getenv("BENCH_KEEP_TMP") == "1" { // the replicas' logs, for a look after the run
+		progress("keeping %s", b.tmp)
+	} else {
+		defer os.RemoveAll(b.tmp)
+	}
 	defer b.dropAll()
 
 	b.binary = binary

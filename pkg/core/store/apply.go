@@ -81,8 +81,8 @@ func (s *GORM) Apply(ctx context.Context, changes []Change) (ReplaceResult, erro
 		}
 		return res, nil
 	}
-	err = s.write(ctx, fmt.Sprintf("apply %d changes", len(changes)), func(tx *gorm.DB, a authority) ([]Event, error) {
-		var events []Event
+	err = s.write(ctx, fmt.Sprintf("apply %d changes", len(changes)), func(tx *gorm.DB, a authority) ([]rowChange, error) {
+		var events []rowChange
 		for len(ps) > 0 {
 			n := 1
 			for n < len(ps) && ps[n].kind == ps[0].kind {
@@ -111,36 +111,54 @@ func (s *GORM) Apply(ctx context.Context, changes []Change) (ReplaceResult, erro
 }
 
 // planApply compares the changes of one kind with their rows, read under
-// row locks inside tx in batches of keys.
+// row locks inside tx in batches of keys: for an upsert only the version
+// and digest it compares, for a deletion the whole row (its event).
 func (s *GORM) planApply(tx *gorm.DB, ps []pending, term int64) (replacePlan, error) {
 	kind := ps[0].kind
-	byKey := make(map[string]resourceRow, len(ps))
-	for chunk := range slices.Chunk(ps, s.opts.batchSize) {
-		keys := make([]string, len(chunk))
-		for i, p := range chunk {
-			keys[i] = p.key
+	var upserts, deletes []string
+	for _, p := range ps {
+		if p.typ == Deleted {
+			deletes = append(deletes, p.key)
+		} else {
+			upserts = append(upserts, p.key)
 		}
+	}
+	cur := make(map[string]current, len(upserts))
+	for keys := range slices.Chunk(upserts, s.opts.batchSize) {
+		where, args := whereKeys(kind, keys)
+		var rows []current
+		if err := tx.Raw(`SELECT res_key, resource_version, digest FROM resources`+where+s.d.forUpdate, args...).Scan(&rows).Error; err != nil {
+			return replacePlan{}, fmt.Errorf("read %d rows: %w", len(keys), err)
+		}
+		for _, r := range rows {
+			cur[r.ResKey] = r
+		}
+	}
+	old := make(map[string]resourceRow, len(deletes))
+	for keys := range slices.Chunk(deletes, s.opts.batchSize) {
 		where, args := whereKeys(kind, keys)
 		var rows []resourceRow
 		if err := tx.Raw(selectResource+where+s.d.forUpdate, args...).Scan(&rows).Error; err != nil {
-			return replacePlan{}, fmt.Errorf("read %d rows: %w", len(chunk), err)
+			return replacePlan{}, fmt.Errorf("read %d rows: %w", len(keys), err)
 		}
 		for _, r := range rows {
-			byKey[r.ResKey] = r
+			old[r.ResKey] = r
 		}
 	}
 	plan := replacePlan{kind: kind}
 	at := now().UnixMilli()
 	for _, p := range ps {
-		old, ok := byKey[p.key]
-		switch {
-		case p.typ == Deleted && ok:
-			plan.deletes = append(plan.deletes, old)
-		case p.typ == Deleted:
+		if p.typ == Deleted {
+			if row, ok := old[p.key]; ok {
+				plan.deletes = append(plan.deletes, row)
+			}
+			continue
+		}
+		switch c, ok := cur[p.key]; {
 		case !ok:
 			plan.adds = append(plan.adds, rowOf(p.s, 1, term, at))
-		case old.Digest != p.s.digest:
-			plan.updates = append(plan.updates, rowOf(p.s, old.ResourceVersion+1, term, at))
+		case c.Digest != p.s.digest:
+			plan.updates = append(plan.updates, rowOf(p.s, c.ResourceVersion+1, term, at))
 		}
 	}
 	return plan, nil

@@ -140,7 +140,7 @@ func (s *GORM) Upsert(ctx context.Context, r Resource) (Resource, error) {
 		return Resource{}, fmt.Errorf("upsert: %w", err)
 	}
 	var out Resource
-	err = s.write(ctx, "upsert "+r.Kind+"/"+r.Key, func(tx *gorm.DB, a authority) ([]Event, error) {
+	err = s.write(ctx, "upsert "+r.Kind+"/"+r.Key, func(tx *gorm.DB, a authority) ([]rowChange, error) {
 		old, err := s.selectKey(tx, r.Kind, r.Key, s.d.forUpdate)
 		if err != nil {
 			return nil, err
@@ -163,7 +163,7 @@ func (s *GORM) Upsert(ctx context.Context, r Resource) (Resource, error) {
 		if err := s.hook(tx, op, out); err != nil {
 			return nil, err
 		}
-		return []Event{{Type: Upserted, Resource: cloneResource(out)}}, nil
+		return []rowChange{{Upserted, row}}, nil
 	})
 	if err != nil {
 		return Resource{}, err
@@ -177,7 +177,7 @@ func (s *GORM) Delete(ctx context.Context, kind, key string) error {
 	if err := validateKindKey(kind, key); err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
-	return s.write(ctx, "delete "+kind+"/"+key, func(tx *gorm.DB, _ authority) ([]Event, error) {
+	return s.write(ctx, "delete "+kind+"/"+key, func(tx *gorm.DB, _ authority) ([]rowChange, error) {
 		old, err := s.selectKey(tx, kind, key, s.d.forUpdate)
 		if err != nil {
 			return nil, err
@@ -195,7 +195,7 @@ func (s *GORM) Delete(ctx context.Context, kind, key string) error {
 		if err := s.hook(tx, OpDelete, r); err != nil {
 			return nil, err
 		}
-		return []Event{{Type: Deleted, Resource: r}}, nil
+		return []rowChange{{Deleted, old[0]}}, nil
 	})
 }
 
@@ -212,9 +212,17 @@ func (s *GORM) Reset(context.Context) error {
 // ResourceStore). Changes committed by other replicas are not delivered.
 func (s *GORM) Subscribe(ctx context.Context) <-chan Event { return s.notify.subscribe(ctx) }
 
+// rowChange is one row a write changed: its event is built from the row
+// once the write committed, and only if someone subscribed (a Replace of
+// a large kind would otherwise copy every row it writes once more).
+type rowChange struct {
+	typ EventType
+	row resourceRow
+}
+
 // write runs fn in one transaction that starts with the fence, then
-// publishes fn's events once the transaction committed.
-func (s *GORM) write(ctx context.Context, what string, fn func(tx *gorm.DB, a authority) ([]Event, error)) error {
+// publishes the events of fn's changes once the transaction committed.
+func (s *GORM) write(ctx context.Context, what string, fn func(tx *gorm.DB, a authority) ([]rowChange, error)) error {
 	a, err := authorize(ctx)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -225,19 +233,27 @@ func (s *GORM) write(ctx context.Context, what string, fn func(tx *gorm.DB, a au
 		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 	defer func() { <-s.writing }()
-	var events []Event
+	var changes []rowChange
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := a.fence(tx); err != nil {
 			return err
 		}
 		var err error
-		events, err = fn(tx, a)
+		changes, err = fn(tx, a)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	s.notify.publish(events...)
+	s.notify.publishFunc(len(changes), func(i int) Event {
+		c := changes[i]
+		r, err := c.row.resource()
+		if err != nil { // a deleted row whose labels do not decode: reported without them
+			r, _ = resourceRow{Kind: c.row.Kind, ResKey: c.row.ResKey, Spec: c.row.Spec, ResourceVersion: c.row.ResourceVersion,
+				Term: c.row.Term, UpdatedAt: c.row.UpdatedAt}.resource()
+		}
+		return Event{Type: c.typ, Resource: r}
+	})
 	return nil
 }
 

@@ -79,6 +79,25 @@ func (n *notifier) publish(events ...Event) {
 	}
 }
 
+// publishFunc publishes the n events event(0), ..., event(n-1), built once
+// and only when there is a subscriber.
+func (n *notifier) publishFunc(count int, event func(i int) Event) {
+	if count == 0 {
+		return
+	}
+	n.mu.Lock()
+	idle := len(n.subs) == 0
+	n.mu.Unlock()
+	if idle {
+		return
+	}
+	events := make([]Event, count)
+	for i := range events {
+		events[i] = event(i)
+	}
+	n.publish(events...)
+}
+
 // reset ends every subscription, dropping the events they had not yet
 // delivered.
 func (n *notifier) reset() {

@@ -118,14 +118,14 @@ func (r *replacer) run(ctx context.Context) error {
 		// too, the Replace is one transaction, as readers of small kinds
 		// expect.
 		var n int
-		err := r.chunk(ctx, func(tx *gorm.DB, term int64, c *ReplaceResult) ([]Event, error) {
+		err := r.chunk(ctx, func(tx *gorm.DB, term int64, c *ReplaceResult) ([]rowChange, error) {
 			var keys []string
 			q := `SELECT res_key FROM resources WHERE kind = ? ORDER BY res_key LIMIT ?` + r.s.d.forUpdate
 			if err := tx.Raw(q, r.kind, r.rows+1).Scan(&keys).Error; err != nil {
 				return nil, fmt.Errorf("read current keys: %w", err)
 			}
 			deleted = len(keys) <= r.rows
-			var events []Event
+			var events []rowChange
 			var err error
 			n, events, err = r.upserts(tx, term, 0, !deleted, c)
 			if err != nil || !deleted {
@@ -141,8 +141,8 @@ func (r *replacer) run(ctx context.Context) error {
 	}
 	for next < len(r.order) {
 		var n int
-		err := r.chunk(ctx, func(tx *gorm.DB, term int64, c *ReplaceResult) ([]Event, error) {
-			var events []Event
+		err := r.chunk(ctx, func(tx *gorm.DB, term int64, c *ReplaceResult) ([]rowChange, error) {
+			var events []rowChange
 			var err error
 			n, events, err = r.upserts(tx, term, next, true, c)
 			return events, err
@@ -161,7 +161,7 @@ func (r *replacer) run(ctx context.Context) error {
 // chunk runs fn as one fenced write and adds what it counted to r.res once
 // it committed. On SQLite it first leaves the write lock free for a while
 // after the previous chunk (see sqliteChunkGap).
-func (r *replacer) chunk(ctx context.Context, fn func(tx *gorm.DB, term int64, c *ReplaceResult) ([]Event, error)) error {
+func (r *replacer) chunk(ctx context.Context, fn func(tx *gorm.DB, term int64, c *ReplaceResult) ([]rowChange, error)) error {
 	if r.chunks > 0 && r.s.d.name == "sqlite" {
 		t := time.NewTimer(sqliteChunkGap)
 		select {
@@ -173,7 +173,7 @@ func (r *replacer) chunk(ctx context.Context, fn func(tx *gorm.DB, term int64, c
 	}
 	r.chunks++
 	var c ReplaceResult
-	err := r.s.write(ctx, r.what, func(tx *gorm.DB, a authority) ([]Event, error) {
+	err := r.s.write(ctx, r.what, func(tx *gorm.DB, a authority) ([]rowChange, error) {
 		c = ReplaceResult{}
 		return fn(tx, a.termNumber(), &c)
 	})
@@ -189,9 +189,9 @@ func (r *replacer) chunk(ctx context.Context, fn func(tx *gorm.DB, term int64, c
 // upserts writes the adds and updates of the source from order[from], in
 // batches, until the chunk holds r.rows items or (when timed) ran past its
 // budget. It returns how many source items it covered.
-func (r *replacer) upserts(tx *gorm.DB, term int64, from int, timed bool, c *ReplaceResult) (int, []Event, error) {
+func (r *replacer) upserts(tx *gorm.DB, term int64, from int, timed bool, c *ReplaceResult) (int, []rowChange, error) {
 	start := time.Now()
-	var events []Event
+	var events []rowChange
 	done := 0
 	for from+done < len(r.order) && done < r.rows && (!timed || done == 0 || time.Since(start) < r.budget) {
 		n := min(r.s.opts.batchSize, r.rows-done, len(r.order)-from-done)
@@ -207,7 +207,7 @@ func (r *replacer) upserts(tx *gorm.DB, term int64, from int, timed bool, c *Rep
 
 // upsertBatch compares one batch of source items with their rows, read
 // under row locks, and writes the differences.
-func (r *replacer) upsertBatch(tx *gorm.DB, term int64, batch []int, c *ReplaceResult) ([]Event, error) {
+func (r *replacer) upsertBatch(tx *gorm.DB, term int64, batch []int, c *ReplaceResult) ([]rowChange, error) {
 	in := make([]stored, len(batch))
 	keys := make([]string, len(batch))
 	for i, idx := range batch {
@@ -276,8 +276,8 @@ func (r *replacer) deletePass(ctx context.Context) error {
 		}
 		for len(pending) >= r.rows || (last && len(pending) > 0) {
 			var n int
-			err := r.chunk(ctx, func(tx *gorm.DB, _ int64, c *ReplaceResult) ([]Event, error) {
-				var events []Event
+			err := r.chunk(ctx, func(tx *gorm.DB, _ int64, c *ReplaceResult) ([]rowChange, error) {
+				var events []rowChange
 				var err error
 				events, n, err = r.deletes(tx, pending, true, c)
 				return events, err
@@ -297,12 +297,12 @@ func (r *replacer) deletePass(ctx context.Context) error {
 // read under row locks (the events carry them), then deleted. When timed,
 // it stops at the end of the first batch past the budget, or after r.rows
 // keys. It returns how many keys it covered.
-func (r *replacer) deletes(tx *gorm.DB, keys []string, timed bool, c *ReplaceResult) ([]Event, int, error) {
+func (r *replacer) deletes(tx *gorm.DB, keys []string, timed bool, c *ReplaceResult) ([]rowChange, int, error) {
 	start := time.Now()
 	if timed {
 		keys = keys[:min(len(keys), r.rows)]
 	}
-	var events []Event
+	var events []rowChange
 	done := 0
 	for done < len(keys) && (!timed || done == 0 || time.Since(start) < r.budget) {
 		n := min(r.s.opts.batchSize, len(keys)-done)
@@ -332,8 +332,8 @@ type replacePlan struct {
 
 // apply runs the batches (deletes, then adds, then updates, each in key
 // order) and returns the events of the changes.
-func (p replacePlan) apply(tx *gorm.DB, s *GORM) ([]Event, error) {
-	events := make([]Event, 0, len(p.adds)+len(p.updates)+len(p.deletes))
+func (p replacePlan) apply(tx *gorm.DB, s *GORM) ([]rowChange, error) {
+	events := make([]rowChange, 0, len(p.adds)+len(p.updates)+len(p.deletes))
 	for batch := range batches(p.deletes, s.opts.batchSize) {
 		keys := make([]string, len(batch))
 		for i, r := range batch {
@@ -344,11 +344,10 @@ func (p replacePlan) apply(tx *gorm.DB, s *GORM) ([]Event, error) {
 			return nil, fmt.Errorf("delete %d rows: %w", len(batch), err)
 		}
 		for _, r := range batch {
-			e, err := s.changed(tx, OpDelete, Deleted, r)
-			if err != nil {
+			if err := s.changed(tx, OpDelete, r); err != nil {
 				return nil, err
 			}
-			events = append(events, e)
+			events = append(events, rowChange{Deleted, r})
 		}
 	}
 	for _, step := range []struct {
@@ -368,27 +367,26 @@ func (p replacePlan) apply(tx *gorm.DB, s *GORM) ([]Event, error) {
 				return nil, fmt.Errorf("%s %d rows: %w", step.op, len(batch), err)
 			}
 			for _, r := range batch {
-				e, err := s.changed(tx, step.op, Upserted, r)
-				if err != nil {
+				if err := s.changed(tx, step.op, r); err != nil {
 					return nil, err
 				}
-				events = append(events, e)
+				events = append(events, rowChange{Upserted, r})
 			}
 		}
 	}
 	return events, nil
 }
 
-// changed runs the hook for one written row and returns its event.
-func (s *GORM) changed(tx *gorm.DB, op string, typ EventType, r resourceRow) (Event, error) {
+// changed runs the hook, if any, for one written row.
+func (s *GORM) changed(tx *gorm.DB, op string, r resourceRow) error {
+	if s.opts.txHook == nil {
+		return nil
+	}
 	res, err := r.resource()
 	if err != nil {
-		return Event{}, err
+		return err
 	}
-	if err := s.hook(tx, op, res); err != nil {
-		return Event{}, err
-	}
-	return Event{Type: typ, Resource: res}, nil
+	return s.hook(tx, op, res)
 }
 
 // batches yields rows in runs of at most n rows and about maxBatchBytes.

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/discovery"
 	"github.com/apache/dubbo-admin/pkg/core/discovery/zookeeper/zktest"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/source"
 	"github.com/apache/dubbo-admin/pkg/core/store"
 )
@@ -82,12 +83,25 @@ func BenchmarkSync(b *testing.B) {
 	if err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
+	if os.Getenv("ADMIN_BENCH_FENCED") == "1" { // a term of a real lease: every write is fenced
+		lease, err := leader.NewLease(db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := lease.Migrate(ctx); err != nil {
+			b.Fatal(err)
+		}
+		rec, err := lease.TryAcquire(ctx, "bench", "bench", time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx = leader.WithTerm(ctx, rec.TermOf())
+	}
 	apps, instances, svcs := l.Counts()
 	runtime.GC()
 
 	var peak peakHeap
 	stopPeak := peak.watch(os.Getenv("ADMIN_BENCH_HEAP"))
-	events := st.Subscribe(ctx)
 	t0 := time.Now()
 	loop := source.Loop{
 		Name: "discovery",
@@ -131,6 +145,7 @@ func BenchmarkSync(b *testing.B) {
 	}
 	// Churn: re-register rate providers a second for 20s; the lag of each
 	// is from just before its request to the commit of its Instance.
+	events := st.Subscribe(ctx)
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
 	var lags []time.Duration
