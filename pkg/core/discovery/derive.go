@@ -42,7 +42,15 @@ type member struct {
 	weight   int
 	methods  []string
 	ts       time.Time
-	metadata map[string]string
+	meta     *sharedMeta
+}
+
+// sharedMeta is one set of metadata, shared by the registrations that
+// list it (view.shareMeta); never changed.
+type sharedMeta struct {
+	key  string
+	md   map[string]string
+	refs int
 }
 
 // bag is a sorted multiset of strings: each distinct value with how many
@@ -169,11 +177,11 @@ func (s *instState) derive() (any, map[string]string, bool) {
 				in.UpdatedAt = m.ts
 			}
 		}
-		if m.svc == nil && len(m.metadata) > 0 {
+		if m.svc == nil && m.meta != nil {
 			if in.Metadata == nil {
 				in.Metadata = map[string]string{}
 			}
-			maps.Copy(in.Metadata, m.metadata)
+			maps.Copy(in.Metadata, m.meta.md)
 		}
 	}
 	in.Provides, in.Consumes = distinct(provides), distinct(consumes)
@@ -196,6 +204,9 @@ type svcState struct {
 	labels                                      map[string]string
 	iface, group, version                       string
 	methods, providers, consumers, papps, capps bag
+	// lastMethods is the methods of the last registration that joined,
+	// which the next one shares when it lists the same (methodsOf).
+	lastMethods []string
 }
 
 func (s *svcState) join(m *member, d int) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"strings"
 	"unique"
@@ -32,6 +33,7 @@ type view struct {
 	apps  map[string]*appState
 	insts map[string]*instState
 	svcs  map[string]*svcState
+	metas map[string]*sharedMeta
 	// dirty: the states changes were Added to since the last Flush (each
 	// once: node.dirty).
 	dirty []state
@@ -44,6 +46,7 @@ func newView() *view {
 		apps:  map[string]*appState{},
 		insts: map[string]*instState{},
 		svcs:  map[string]*svcState{},
+		metas: map[string]*sharedMeta{},
 	}
 }
 
@@ -196,13 +199,7 @@ func (v *view) add(id string, r Registration) {
 	}
 	m := &member{
 		id: id, app: app, inst: inst, provider: r.Side == SideProvider,
-		protocol: intern(r.Protocol), weight: r.Weight, ts: r.Timestamp, metadata: r.Metadata,
-	}
-	if len(r.Methods) > 0 {
-		m.methods = make([]string, len(r.Methods))
-		for i, name := range r.Methods {
-			m.methods[i] = intern(name)
-		}
+		protocol: intern(r.Protocol), weight: r.Weight, ts: r.Timestamp, meta: v.shareMeta(r.Metadata),
 	}
 	if sk := r.serviceKey(); sk != "" {
 		svc := v.svcs[sk]
@@ -214,6 +211,7 @@ func (v *view) add(id string, r Registration) {
 		}
 		m.svc = svc
 	}
+	m.methods = methodsOf(m.svc, r.Methods)
 	v.regs[id] = m
 	app.join(m, 1)
 	inst.join(m)
@@ -227,9 +225,63 @@ func (v *view) add(id string, r Registration) {
 	}
 }
 
+// methodsOf returns the methods a registration of svc lists, interned: the
+// slice of the service's last registration when they are the same (the
+// providers of a service list the same methods).
+func methodsOf(svc *svcState, methods []string) []string {
+	if len(methods) == 0 {
+		return nil
+	}
+	if svc != nil && slices.Equal(methods, svc.lastMethods) {
+		return svc.lastMethods
+	}
+	out := make([]string, len(methods))
+	for i, name := range methods {
+		out[i] = intern(name)
+	}
+	if svc != nil {
+		svc.lastMethods = out
+	}
+	return out
+}
+
+// shareMeta returns the one copy of metadata md the view keeps for every
+// registration that has it (an application's instances mostly share
+// theirs); nil when md is empty. releaseMeta drops a reference.
+func (v *view) shareMeta(md map[string]string) *sharedMeta {
+	if len(md) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(md)) {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(md[k])
+		b.WriteByte(0)
+	}
+	key := b.String()
+	sm := v.metas[key]
+	if sm == nil {
+		sm = &sharedMeta{key: key, md: md}
+		v.metas[key] = sm
+	}
+	sm.refs++
+	return sm
+}
+
+func (v *view) releaseMeta(sm *sharedMeta) {
+	if sm == nil {
+		return
+	}
+	if sm.refs--; sm.refs == 0 {
+		delete(v.metas, sm.key)
+	}
+}
+
 // remove undoes add.
 func (v *view) remove(m *member) {
 	delete(v.regs, m.id)
+	v.releaseMeta(m.meta)
 	m.app.join(m, -1)
 	m.inst.leave(m)
 	v.touch(m.app)

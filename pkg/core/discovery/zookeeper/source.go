@@ -163,9 +163,11 @@ func (r *registry) takeFired() []zk.Event {
 func (r *registry) Watch(ctx context.Context) (<-chan source.Change, error) {
 	out := make(chan source.Change)
 	w := newWatcher(r, out)
+	start := time.Now()
 	if err := w.first(ctx, max(r.sessionTimeout, 5*time.Second)); err != nil {
 		return nil, err // the forwarders of the watches set so far end with Stop
 	}
+	r.log.Info("walked the registry", "registrations", len(w.listed), "watches", len(w.watching), "took", time.Since(start).String())
 	walked := make([]store.Resource, 0, len(w.listed))
 	for _, res := range w.listed {
 		walked = append(walked, res)

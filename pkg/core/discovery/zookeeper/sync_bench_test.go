@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/go-zookeeper/zk"
 
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
@@ -103,14 +104,18 @@ func BenchmarkSync(b *testing.B) {
 	var peak peakHeap
 	stopPeak := peak.watch(os.Getenv("ADMIN_BENCH_HEAP"))
 	t0 := time.Now()
+	log := logr.Discard()
+	if os.Getenv("ADMIN_BENCH_LOG") == "1" {
+		log = funcr.New(func(prefix, args string) { b.Logf("%s %s %s", time.Since(t0).Round(time.Millisecond), prefix, args) }, funcr.Options{})
+	}
 	loop := source.Loop{
 		Name: "discovery",
 		Open: func(ctx context.Context) (source.Source, error) {
-			return Open(ctx, Config{Servers: []string{srv.Addr}}, logr.Discard())
+			return Open(ctx, Config{Servers: []string{srv.Addr}}, log)
 		},
 		View:  discovery.NewView,
 		Store: st,
-		Log:   logr.Discard(),
+		Log:   log,
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = loop.Run(ctx) })
