@@ -187,9 +187,13 @@ func BenchmarkSync(b *testing.B) {
 			}
 		})
 	}
+	churnFor := 20 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("ADMIN_BENCH_CHURN_FOR")); err == nil {
+		churnFor = d
+	}
 	t1 := time.Now()
 	n := 0
-	for time.Since(t1) < 20*time.Second {
+	for time.Since(t1) < churnFor {
 		time.Sleep(10 * time.Millisecond)
 		for due := int(time.Since(t1).Seconds()*float64(rate)) - n; due > 0; due-- {
 			i := n % l.Services
