@@ -38,7 +38,9 @@
 //     closed when its ctx ends, when it falls DefaultEventBuffer events
 //     behind (WithEventBuffer) or on Reset; a closed channel while ctx is
 //     live means "re-list and subscribe again". Events share memory between
-//     subscribers: treat them as read-only.
+//     subscribers: treat them as read-only. The GORM backend builds a
+//     write's events from its rows after the commit, and only when someone
+//     subscribed.
 //   - Reset: drops what this replica built during its term: it ends every
 //     subscription and discards their undelivered events. It never deletes
 //     shared rows; the next leader's Replace reconciles them. The GORM

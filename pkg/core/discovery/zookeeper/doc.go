@@ -17,8 +17,9 @@
 // Watching: ZooKeeper watches fire once, so every watched node (the two
 // roots, each interface and category, each application, each instance's
 // data) is re-read and re-watched when its watch fires, and the children are
-// diffed against what was last reported. A missing root is watched for its
-// creation. One goroutine owns that state. Watch events reach it through
+// diffed against what was last reported (kept as a 64-bit digest per node;
+// a URL leaf is parsed once: its path is its registration). A missing root
+// is watched for its creation. One goroutine owns that state. Watch events reach it through
 // the client's event callback, queued in the order they arrived, so a
 // pending watch costs no goroutine (a registry of 100k instances has 100k
 // data watches at application level); the watches that fired together are
