@@ -54,7 +54,7 @@ func (v *view) Kinds() []string { return []string{KindApplication, KindInstance,
 
 func (v *view) Reset(items []store.Resource) (map[string][]store.Resource, error) {
 	*v = *newView()
-	for _, it := range items {
+	for i, it := range items {
 		r, err := decodeRegistration(it)
 		if err != nil {
 			return nil, err
@@ -63,6 +63,7 @@ func (v *view) Reset(items []store.Resource) (map[string][]store.Resource, error
 			v.remove(old)
 		}
 		v.add(it.Key, r)
+		items[i] = store.Resource{} // handed over: its spec is not needed any more
 	}
 	// Every state is dirty once, and none was written yet.
 	out := map[string][]store.Resource{
@@ -194,7 +195,7 @@ func (v *view) add(id string, r Registration) {
 	ik := InstanceKey(r.Application, r.IP, r.Port)
 	inst := v.insts[ik]
 	if inst == nil {
-		inst = &instState{node: node{kind: KindInstance, key: ik}, app: app, ip: intern(r.IP), port: r.Port}
+		inst = &instState{node: node{kind: KindInstance, key: ik}, app: app, ip: r.IP, port: r.Port}
 		v.insts[ik] = inst
 	}
 	m := &member{

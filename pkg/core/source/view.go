@@ -14,7 +14,9 @@ type View interface {
 	// so a kind with no items is emptied in the store.
 	Kinds() []string
 	// Reset forgets everything and returns, per kind, the resources the
-	// store must hold for the source's full state items.
+	// store must hold for the source's full state items. The items are
+	// handed over: Reset may clear them as it consumes them, so that a
+	// large list is not held beside what is derived from it.
 	Reset(items []store.Resource) (map[string][]store.Resource, error)
 	// Apply folds in one source change and returns the store changes it
 	// causes, possibly none.

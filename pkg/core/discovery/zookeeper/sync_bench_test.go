@@ -150,6 +150,19 @@ func BenchmarkSync(b *testing.B) {
 	}
 	// Churn: re-register rate providers a second for 20s; the lag of each
 	// is from just before its request to the commit of its Instance.
+	if os.Getenv("ADMIN_BENCH_OBSERVE") == "1" { // the bench's observer: its query every 250ms
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				var rows []struct {
+					ResKey, Spec string
+					UpdatedAt    int64
+				}
+				_ = db.WithContext(ctx).Raw(`SELECT res_key, spec, updated_at FROM resources WHERE kind = ? AND updated_at >= ?`,
+					discovery.KindInstance, time.Now().Add(-5*time.Second).UnixMilli()).Scan(&rows).Error
+				time.Sleep(250 * time.Millisecond)
+			}
+		})
+	}
 	events := st.Subscribe(ctx)
 	var mu sync.Mutex
 	sent := map[string]time.Time{}
