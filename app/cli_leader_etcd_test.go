@@ -8,11 +8,10 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/app"
 	"github.com/apache/dubbo-admin/internal/etcdserver"
-	"github.com/apache/dubbo-admin/pkg/core/database"
-	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/leader/etcd"
 )
@@ -37,11 +36,9 @@ var _ = Describe("dubbo-admin leader on etcd", Label("etcd"), Ordered, func() {
 	)
 	BeforeAll(func(ctx SpecContext) {
 		server = etcdserver.Ginkgo("app")
-		db := dbtest.Ginkgo("app", database.SQLite)
-		dsn = db.Config.DSN
-		gdb, err := db.Open(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = database.Close(gdb) })
+		var gdb *gorm.DB
+		dsn, gdb = sqliteDB(ctx)
+		var err error
 		epochs, err = leader.NewEpochs(gdb)
 		Expect(err).NotTo(HaveOccurred())
 	})
@@ -55,7 +52,7 @@ var _ = Describe("dubbo-admin leader on etcd", Label("etcd"), Ordered, func() {
 		Expect(out).To(MatchRegexp(`state\s+none`))
 
 		var ls []leader.Leadership
-		var es []*etcd.Elector
+		var es []leader.Elector
 		for _, id := range []string{"replica-a", "replica-b"} {
 			e, err := etcd.New(leader.DefaultName, etcd.Config{Endpoints: []string{server.Endpoint()}, TTL: 2 * time.Second, OpTimeout: 500 * time.Millisecond},
 				epochs, etcd.WithIdentity(id))
@@ -64,18 +61,7 @@ var _ = Describe("dubbo-admin leader on etcd", Label("etcd"), Ordered, func() {
 			Expect(e.Prepare(ctx)).To(Succeed())
 			es = append(es, e)
 		}
-		won := make(chan leader.Leadership, 2)
-		cctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{}, 2)
-		for _, e := range es {
-			go func() {
-				defer func() { done <- struct{}{} }()
-				if l, err := e.Campaign(cctx); err == nil {
-					won <- l
-				}
-			}()
-		}
-		DeferCleanup(func() { cancel(); <-done; <-done })
+		won := campaignAll(ctx, es...)
 		var first leader.Leadership
 		Eventually(won).Should(Receive(&first))
 		ls = append(ls, first)

@@ -1,20 +1,18 @@
 package app_test
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/apache/dubbo-admin/app"
 	"github.com/apache/dubbo-admin/internal/kubeapiserver"
-	"github.com/apache/dubbo-admin/pkg/core/database"
-	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	klease "github.com/apache/dubbo-admin/pkg/core/leader/kubernetes"
 )
@@ -28,11 +26,9 @@ var _ = Describe("dubbo-admin leader on Kubernetes Leases", Label("kubernetes"),
 	)
 	BeforeAll(func(ctx SpecContext) {
 		server = kubeapiserver.Ginkgo("app")
-		db := dbtest.Ginkgo("app", database.SQLite)
-		dsn = db.Config.DSN
-		gdb, err := db.Open(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = database.Close(gdb) })
+		var gdb *gorm.DB
+		dsn, gdb = sqliteDB(ctx)
+		var err error
 		epochs, err = leader.NewEpochs(gdb)
 		Expect(err).NotTo(HaveOccurred())
 		client := kubeapiserver.GinkgoClient(server.Config())
@@ -54,21 +50,14 @@ var _ = Describe("dubbo-admin leader on Kubernetes Leases", Label("kubernetes"),
 
 		cfg := klease.Config{Election: leader.Config{Name: leader.DefaultName, LeaseDuration: 2 * time.Second, RenewDeadline: 1400 * time.Millisecond,
 			RetryPeriod: 200 * time.Millisecond, JitterFactor: 0.2, OpTimeout: 400 * time.Millisecond}, Namespace: "admin"}
-		won := make(chan leader.Leadership, 2)
-		cctx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{}, 2)
+		var es []leader.Elector
 		for _, id := range []string{"replica-a", "replica-b"} {
 			e, err := klease.New(kubeapiserver.GinkgoClient(server.Config()), epochs, cfg, klease.WithIdentity(id))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(e.Prepare(ctx)).To(Succeed())
-			go func() {
-				defer func() { done <- struct{}{} }()
-				if l, err := e.Campaign(cctx); err == nil {
-					won <- l
-				}
-			}()
+			es = append(es, e)
 		}
-		DeferCleanup(func() { cancel(); <-done; <-done })
+		won := campaignAll(ctx, es...)
 		var first leader.Leadership
 		Eventually(won).Should(Receive(&first))
 

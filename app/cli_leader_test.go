@@ -1,13 +1,16 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/app"
 	"github.com/apache/dubbo-admin/pkg/core/database"
@@ -19,6 +22,36 @@ import (
 // and returns its stdout, stderr and error.
 func cli(args ...string) (string, string, error) { return cliEnv(nil, args...) }
 
+// sqliteDB is a fresh SQLite database of the suite: its DSN, and a pool on
+// it closed at cleanup.
+func sqliteDB(ctx context.Context) (string, *gorm.DB) {
+	GinkgoHelper()
+	db := dbtest.Ginkgo("app", database.SQLite)
+	g, err := db.Open(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { _ = database.Close(g) })
+	return db.Config.DSN, g
+}
+
+// campaignAll campaigns with every elector until cleanup, which waits for
+// them; the channel yields each win.
+func campaignAll(ctx context.Context, es ...leader.Elector) <-chan leader.Leadership {
+	won := make(chan leader.Leadership, len(es))
+	cctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, e := range es {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if l, err := e.Campaign(cctx); err == nil {
+				won <- l
+			}
+		}()
+	}
+	DeferCleanup(func() { cancel(); wg.Wait() })
+	return won
+}
+
 var _ = Describe("dubbo-admin leader on sqlite", Label("sqlite"), func() {
 	var (
 		dsn   string
@@ -26,11 +59,9 @@ var _ = Describe("dubbo-admin leader on sqlite", Label("sqlite"), func() {
 	)
 
 	BeforeEach(func(ctx SpecContext) {
-		db := dbtest.Ginkgo("app", database.SQLite)
-		dsn = db.Config.DSN
-		gdb, err := db.Open(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = database.Close(gdb) })
+		var gdb *gorm.DB
+		dsn, gdb = sqliteDB(ctx)
+		var err error
 		lease, err = leader.NewLease(gdb)
 		Expect(err).NotTo(HaveOccurred())
 	})

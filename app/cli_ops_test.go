@@ -9,10 +9,10 @@ import (
 	"github.com/go-logr/logr/funcr"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/app"
 	"github.com/apache/dubbo-admin/pkg/core/database"
-	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 )
 
@@ -82,11 +82,9 @@ var _ = Describe("dubbo-admin leader status output on sqlite", Label("sqlite"), 
 	)
 
 	BeforeEach(func(ctx SpecContext) {
-		db := dbtest.Ginkgo("app", database.SQLite)
-		dsn = db.Config.DSN
-		g, err := db.Open(ctx)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { _ = database.Close(g) })
+		var g *gorm.DB
+		dsn, g = sqliteDB(ctx)
+		var err error
 		lease, err = leader.NewLease(g)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(lease.Migrate(ctx)).To(Succeed())
