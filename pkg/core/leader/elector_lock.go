@@ -383,8 +383,8 @@ func (l *leaseTerm) lockLoop() {
 				// Not committed in time (or not known to be): the hard
 				// deadline decides. A late commit only makes followers wait.
 				l.setLockState(lockFenced)
-				if broken != nil {
-					write(false, e.lockOff(), l.lockDeadlineAt().Add(-period/2))
+				if by := l.lockDeadlineAt().Add(-period / 2); broken != nil && e.clock.Now().Before(by) {
+					write(false, e.lockOff(), by)
 				}
 			case w.refence:
 				l.setPath(PathLockFenced, "")
