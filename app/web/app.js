@@ -147,6 +147,7 @@ const HOW = {
   'deadline': 'deadline: its holder could not renew the lease in time',
   'lost': 'lost: the lease was taken or released elsewhere',
   'clock-jump': 'clock jump: the database clock leapt ahead, so its holder stepped down',
+  'lock': 'lock: its session lock was lost, or not confirmed within its lock window',
   'expired': 'expired: crash, hang or cut-off (a successor was elected while it had not ended)',
 };
 

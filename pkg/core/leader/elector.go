@@ -193,8 +193,18 @@ func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 			ao.ObserveAcquire(e.clock.Now().Sub(sent), err)
 		}
 		if err == nil {
-			e.trouble.Over()
-			return e.lead(ctx, rec, sent, c.handOff(acq), checked), nil
+			lock := c.handOff(acq)
+			if rec, checked, err = e.spentWindow(ctx, rec, lock, checked); err == nil {
+				e.trouble.Over()
+				return e.lead(ctx, rec, sent, lock, checked), nil
+			}
+			// Neither lock-fenced in time nor lease-only: give it back.
+			e.log.Info("term not led: a slow acquisition spent its lock window, and it could not be turned lease-only", "holder", rec.Holder, "term", rec.Term, "error", err.Error())
+			e.giveBack(rec.TermOf())
+			if lock != nil {
+				_ = lock.close()
+			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -219,6 +229,16 @@ func (e *LeaseElector) Campaign(ctx context.Context) (Leadership, error) {
 		if err := c.wait(ctx, wait); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// giveBack releases a term just acquired that will not be led, ending it
+// in the epoch (best effort: else it expires).
+func (e *LeaseElector) giveBack(t Term) {
+	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), EndLock), e.cfg.OpTimeout)
+	defer cancel()
+	if rec, err := e.lease.Release(ctx, t); err == nil {
+		e.observe(rec)
 	}
 }
 
@@ -321,7 +341,11 @@ func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time, 
 		reason:    rec.PathReason,
 	}
 	if lock != nil && lock.windowed() {
-		l.lockDeadline = checked.Add(e.cfg.LockWindow)
+		if checked.IsZero() {
+			l.lockState = lockLeaseOnly // see spentWindow
+		} else {
+			l.lockDeadline = checked.Add(e.cfg.LockWindow)
+		}
 	}
 	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,
 		"expires", rec.ExpiresAt.Format(time.RFC3339Nano), "path", rec.Path, "pathReason", rec.PathReason)

@@ -145,6 +145,25 @@ func (c *candidacy) acquisition(ctx context.Context) (acquisition, time.Time) {
 	return acquisition{lock: c.lock.info(), window: c.e.cfg.LockWindow}, start
 }
 
+// spentWindow turns a lock-fenced term just acquired lease-only when the
+// acquisition took longer than a check period since the check before it,
+// so that most of the lock window was spent before the term could act:
+// the row first (conditional on the term), then the record. The term's
+// lock loop makes it lock-fenced again at its first successful check. It
+// fails when the row could not be written; the term must not be led then.
+func (e *LeaseElector) spentWindow(ctx context.Context, rec Record, lock sessionLock, checked time.Time) (Record, time.Time, error) {
+	if lock == nil || !lock.windowed() || e.clock.Now().Sub(checked) <= e.cfg.LockCheckPeriod {
+		return rec, checked, nil
+	}
+	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	if err := e.lease.unfence(opCtx, rec.TermOf(), noteLockLate); err != nil {
+		return rec, checked, err
+	}
+	rec.Path, rec.PathReason, rec.lock = PathLeaseOnly, noteLockLate, lockRow{}
+	return rec, time.Time{}, nil
+}
+
 // takeoverAt is the earliest local instant at which this candidate may
 // take over the unexpired lease rec, and whether it may at all: it holds
 // the lock, and rec is lock-fenced on the same server by another session.

@@ -28,6 +28,7 @@ const (
 	EndDeadline      = "deadline"       // the holder could not renew within its deadline
 	EndLost          = "lost"           // the backend took the lease away (taken or released elsewhere)
 	EndClockJump     = "clock-jump"     // the database clock leapt ahead; the holder stepped down
+	EndLock          = "lock"           // the session lock was lost, or not confirmed within its window
 	EndExpired       = "expired"        // a successor was minted while the term had not ended: crash, hang or cut-off
 )
 
@@ -70,6 +71,8 @@ func endReasonOf(cause error) string {
 		return EndLost
 	case errors.Is(cause, ErrClockJump):
 		return EndClockJump
+	case errors.Is(cause, ErrLockLost), errors.Is(cause, ErrLockCheckDeadline):
+		return EndLock
 	}
 	return EndReleased
 }
