@@ -27,35 +27,57 @@ type election struct {
 }
 
 // withElector runs fn on the configured election (election.backend: sql,
-// kubernetes or etcd), prepared: tables created, connected, credentials
-// and permissions checked. It refuses an SQLite file that does not exist,
-// whatever the backend, rather than create an empty database.
+// kubernetes or etcd), prepared (openElection), and closes it.
 func withElector(ctx context.Context, cfg Config, fn func(el election) error) error {
-	if err := checkSQLiteFile(cfg.Database, true); err != nil {
+	el, closeEl, err := openElection(ctx, cfg)
+	if err != nil {
 		return err
+	}
+	defer closeEl()
+	return fn(el)
+}
+
+// openElection opens Admin's database and builds and prepares the
+// configured election: tables created, connected, credentials and
+// permissions checked. It refuses an SQLite file that does not exist,
+// whatever the backend, rather than create an empty database. The caller
+// calls the returned close once it is done with the election.
+func openElection(ctx context.Context, cfg Config) (el election, closeEl func(), err error) {
+	if err := checkSQLiteFile(cfg.Database, true); err != nil {
+		return election{}, nil, err
 	}
 	db, err := database.Open(ctx, cfg.Database)
 	if err != nil {
-		return err
+		return election{}, nil, err
 	}
-	defer database.Close(db)
+	closers := []func(){func() { _ = database.Close(db) }}
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			closeAll()
+		}
+	}()
 	epochs, err := newEpochs(cfg, db)
 	if err != nil {
-		return err
+		return election{}, nil, err
 	}
 	e, err := buildElector(cfg, db, epochs, nil, logr.Discard())
 	if err != nil {
-		return err
+		return election{}, nil, err
 	}
 	if c, ok := e.(io.Closer); ok {
-		defer c.Close()
+		closers = append(closers, func() { _ = c.Close() })
 	}
-	el := election{Elector: e, db: db, leaseTable: hasLeaseTable(ctx, db)}
+	el = election{Elector: e, db: db, leaseTable: hasLeaseTable(ctx, db)}
 	el.release, _ = e.(leader.ForceReleaser)
 	if err := e.Prepare(ctx); err != nil {
-		return err
+		return election{}, nil, err
 	}
-	return fn(el)
+	return el, closeAll, nil
 }
 
 func hasLeaseTable(ctx context.Context, db *gorm.DB) bool {

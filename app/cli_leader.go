@@ -146,14 +146,20 @@ func readStatus(ctx context.Context, cfg Config) (LeaseStatus, error) {
 	var st LeaseStatus
 	err := withElector(ctx, cfg, func(el election) error {
 		var err error
-		var rec leader.Record
-		if st, rec, err = electionStatus(ctx, cfg, el); err != nil {
-			return err
-		}
-		readReplicas(ctx, cfg, el.db, rec, &st)
-		return nil
+		st, err = readElectionStatus(ctx, cfg, el)
+		return err
 	})
 	return st, err
+}
+
+// readElectionStatus is readStatus on an election already prepared.
+func readElectionStatus(ctx context.Context, cfg Config, el election) (LeaseStatus, error) {
+	st, rec, err := electionStatus(ctx, cfg, el)
+	if err != nil {
+		return st, err
+	}
+	readReplicas(ctx, cfg, el.db, rec, &st)
+	return st, nil
 }
 
 // electionStatus reads the leader of the election el, with what its

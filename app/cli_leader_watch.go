@@ -13,7 +13,9 @@ import (
 )
 
 // watchStatus is `leader status --watch`: it reads the status every retry
-// period until a signal (or the command's context) ends it. On a terminal
+// period until a signal (or the command's context) ends it. It builds and
+// prepares the election once (openElection; again only while that fails)
+// and reads every refresh from it, then closes it. On a terminal
 // it redraws the whole view in place; otherwise it prints one line per
 // event (-o json: one JSON status per change).
 func (c CLI) watchStatus(cmd *cobra.Command, cfg Config, output string) error {
@@ -36,9 +38,27 @@ func (c CLI) watchStatus(cmd *cobra.Command, cfg Config, output string) error {
 		prev    *LeaseStatus
 		lastErr string
 	)
+	var (
+		el      election
+		closeEl func()
+	)
+	defer func() {
+		if closeEl != nil {
+			closeEl()
+		}
+	}()
 	for {
 		readCtx, cancelRead := withTimeout(ctx, cfg)
-		st, err := readStatus(readCtx, cfg)
+		var (
+			st  LeaseStatus
+			err error
+		)
+		if closeEl == nil {
+			el, closeEl, err = openElection(readCtx, cfg)
+		}
+		if err == nil {
+			st, err = readElectionStatus(readCtx, cfg, el)
+		}
 		cancelRead()
 		switch {
 		case ctx.Err() != nil:

@@ -42,4 +42,17 @@ var _ = Describe("dubbo-admin leader status --watch on sqlite", Label("sqlite"),
 		signals <- syscall.SIGINT
 		Eventually(done).Should(Receive(BeNil()))
 	}, NodeTimeout(2*time.Minute))
+
+	It("prepares the election once, not on every refresh: a lease table dropped while watching is not created again", func(ctx SpecContext) {
+		dsn, g := sqliteDB(ctx)
+		out, _, signals, done := cliBackground("leader", "status", "--watch", "--db-dsn", dsn)
+		Eventually(func() string { return string(out.Contents()) }).Should(ContainSubstring("has never been held"))
+		Expect(g.Migrator().DropTable("leader_leases")).To(Succeed())
+		// The watch refreshes every second (the default retry period); each
+		// Prepare would migrate the table back.
+		Consistently(func() bool { return g.Migrator().HasTable("leader_leases") }).
+			WithTimeout(4 * time.Second).Should(BeFalse())
+		signals <- syscall.SIGINT
+		Eventually(done).Should(Receive(BeNil()))
+	}, NodeTimeout(time.Minute))
 })
