@@ -111,7 +111,7 @@
 //
 // # The session lock (fast failover)
 //
-// With Config.FastFailover (on by default: DefaultFastFailover) a crashed
+// With Config.FastFailover (off by default: see DefaultFastFailover) a crashed
 // leader is replaced about LockWindow (D, 300ms by default) after the crash
 // instead of about a lease duration later, and a released lease wakes a
 // follower at once. The lease stays the authority; the lock only lets a
