@@ -209,7 +209,7 @@ func (b *bench) fifty(ctx context.Context, dialect string, n, rounds int, window
 			crashErrs++
 		}
 		expiry := expiresAt(rctx, lease, term)
-		at, err := inTakeover(rctx, c, li, term)
+		at, _, err := inTakeover(rctx, c, li, term)
 		if err == nil {
 			out = append(out, at.Sub(t0))
 			if !expiry.IsZero() {
@@ -233,7 +233,7 @@ func (b *bench) fifty(ctx context.Context, dialect string, n, rounds int, window
 }
 
 // inTakeover is takeover for in-process replicas.
-func inTakeover(ctx context.Context, c *harness.InProcess, old int, oldTerm int64) (time.Time, error) {
+func inTakeover(ctx context.Context, c *harness.InProcess, old int, oldTerm int64) (running, leading time.Time, err error) {
 	return pollTakeover(ctx, c.N(), old, oldTerm, func(i int) (runtime.Status, bool) {
 		r := c.Replica(i)
 		if !r.Running() {

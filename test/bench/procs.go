@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/apache/dubbo-admin/pkg/core/leader"
@@ -36,12 +35,8 @@ var quiet sync.Mutex
 
 // trace (BENCH_TRACE=1) prints each round's split: action → the new leader
 // Leading (the election) and Leading → its components Running (the
-// runtime). lastLeadingSince is the Leading instant of the last takeover
-// (exact for the rounds that hold quiet; others may interleave).
-var (
-	trace            = os.Getenv("BENCH_TRACE") == "1"
-	lastLeadingSince atomic.Int64
-)
+// runtime).
+var trace = os.Getenv("BENCH_TRACE") == "1"
 
 var statusClient = &http.Client{Timeout: 2 * time.Second}
 
@@ -128,8 +123,8 @@ func settled(ctx context.Context, p *harness.Processes) (leaderIdx int, term int
 
 // takeover waits until a live replica other than old leads a term other
 // than oldTerm with its leader components running, and returns the instant
-// they were all running.
-func takeover(ctx context.Context, p *harness.Processes, old int, oldTerm int64) (time.Time, error) {
+// they were all running and the instant the replica entered Leading.
+func takeover(ctx context.Context, p *harness.Processes, old int, oldTerm int64) (running, leading time.Time, err error) {
 	return pollTakeover(ctx, p.N(), old, oldTerm, func(i int) (runtime.Status, bool) {
 		if !p.Process(i).Alive() {
 			return runtime.Status{}, false
@@ -142,7 +137,7 @@ func takeover(ctx context.Context, p *harness.Processes, old int, oldTerm int64)
 // pollTakeover polls status(i) of every replica but old, every pollEvery,
 // until one leads a term other than oldTerm with its leader components
 // running; status reports false for a replica that cannot answer.
-func pollTakeover(ctx context.Context, n, old int, oldTerm int64, status func(i int) (runtime.Status, bool)) (time.Time, error) {
+func pollTakeover(ctx context.Context, n, old int, oldTerm int64, status func(i int) (runtime.Status, bool)) (running, leading time.Time, err error) {
 	t := time.NewTicker(pollEvery)
 	defer t.Stop()
 	for {
@@ -152,14 +147,13 @@ func pollTakeover(ctx context.Context, n, old int, oldTerm int64, status func(i 
 			}
 			if st, ok := status(i); ok {
 				if at, ok := runningSince(st); ok && st.Term.Number != oldTerm {
-					lastLeadingSince.Store(st.Since.UnixNano())
-					return at, nil
+					return at, st.Since, nil
 				}
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("no takeover: %w", context.Cause(ctx))
+			return time.Time{}, time.Time{}, fmt.Errorf("no takeover: %w", context.Cause(ctx))
 		case <-t.C:
 		}
 	}
@@ -235,7 +229,7 @@ func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm le
 		if !graceful {
 			expiry = expiresAt(sctx, lease, term)
 		}
-		at, err := takeover(sctx, p, li, term)
+		at, leading, err := takeover(sctx, p, li, term)
 		if exclusive {
 			quiet.Unlock()
 		}
@@ -245,7 +239,6 @@ func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm le
 		}
 		out = append(out, at.Sub(t0))
 		if trace {
-			leading := time.Unix(0, lastLeadingSince.Load())
 			progress("round %d (%s, graceful %v): leading after %v, running %v later", len(out), tm.Name, graceful, leading.Sub(t0), at.Sub(leading))
 		}
 		if !expiry.IsZero() {
