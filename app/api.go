@@ -170,6 +170,10 @@ type LeaderInfo struct {
 	// PathReason why it is lease-only.
 	Path       string `json:"path,omitempty"`
 	PathReason string `json:"pathReason,omitempty"`
+	// LockWindowMs is a lock-fenced term's lock window as its row says, in
+	// milliseconds: larger than election.lockWindow while the leader's lock
+	// checks are slow.
+	LockWindowMs int64 `json:"lockWindowMs,omitempty"`
 	// Stale is true when the database could not be read: the lease is the
 	// one this replica last saw, and Error says why.
 	Stale bool   `json:"stale,omitempty"`
@@ -237,7 +241,7 @@ func (a *API) leaseInfo(rec leader.Record) LeaderInfo {
 	info.Election, info.Holder, info.Term = rec.Election, rec.Holder, rec.Term
 	info.Since, info.Expires, info.Held, info.DatabaseNow = rec.AcquiredAt, rec.ExpiresAt, rec.Held(), rec.Now
 	info.Backend, info.Token, info.Candidates = rec.Backend, rec.Token, rec.Candidates
-	info.Path, info.PathReason = rec.Path, rec.PathReason
+	info.Path, info.PathReason, info.LockWindowMs = rec.Path, rec.PathReason, rec.LockWindow.Milliseconds()
 	if !info.Held {
 		info.Holder = ""
 	}

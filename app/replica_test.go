@@ -97,7 +97,7 @@ var _ = Describe("Replica on sqlite", Label("sqlite"), func() {
 		Expect(string(body)).To(MatchRegexp(`dubbo_admin_store_fenced_writes_total\{op="replace",result="committed"\} [1-9]`))
 		Expect(string(body)).To(ContainSubstring(`dubbo_admin_leader_transitions_total{to="Leading"} 1`))
 		Expect(string(body)).To(ContainSubstring("dubbo_admin_leader_seconds_since_last_renew"))
-		Expect(string(body)).To(ContainSubstring("dubbo_admin_leader_lock_fenced 0"), "fast failover is off by default: the term is lease-only")
+		Expect(string(body)).To(ContainSubstring("dubbo_admin_leader_lock_fenced 1"), "fast failover is on by default: the term is lock-fenced")
 
 		Expect(rep.Stop(ctx)).To(Succeed())
 		stopped = true

@@ -78,7 +78,6 @@ func leaseOnly(c leader.Config) leader.Config {
 func defaultTimings() leader.Config {
 	c := leader.DefaultConfig()
 	c.Name = harness.Election
-	c.FastFailover = true // the row measures the session-lock path at the default timings
 	return c
 }
 

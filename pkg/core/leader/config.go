@@ -46,7 +46,9 @@ type Config struct {
 	// LockWindow (D) is how long, on the leader's monotonic clock from the
 	// start of its last successful lock check, a lock-fenced leader keeps
 	// leading without another; a follower that got the lock waits
-	// LockWindow*(1+10%)+5ms before it takes over.
+	// D*(1+10%)+5ms before it takes over. It is the smallest window: while
+	// lock checks are slower than D/6 the leader grows its window (up to
+	// 8*D, at most RenewDeadline/2) and records it in the lease row.
 	LockWindow time.Duration `json:"lockWindow" yaml:"lockWindow"`
 	// LockCheckPeriod (P) is how often the leader checks its lock; at most
 	// LockWindow/3.
@@ -75,13 +77,13 @@ func DefaultConfig() Config {
 }
 
 // DefaultFastFailover is whether DefaultConfig turns the session-lock path
-// on: off, because its fixed lock window ends terms when the database is
-// saturated (a lock check slower than about lockWindow/2), and a leader
-// whose components then cannot stop within lockCheckPeriod/2 fail-stops;
-// seen in the 100k-instance first sync of make bench on 2 cores. Turn it on
-// (election.fastFailover: true) where the database answers a trivial
-// SELECT well within that.
-const DefaultFastFailover = false
+// on. It is safe on a saturated database too: the lock window grows with
+// the lock checks' round trip (window.go) instead of ending terms whose
+// checks run late, and a term whose checks outgrow even the largest window
+// goes on lease-only. Turn it off (election.fastFailover: false) behind
+// anything that breaks the lock's exclusion and is not detected (the
+// package doc lists them).
+const DefaultFastFailover = true
 
 // Validate checks every field and the relation
 // LeaseDuration > RenewDeadline > RetryPeriod*(1+JitterFactor) + OpTimeout.

@@ -111,10 +111,10 @@
 //
 // # The session lock (fast failover)
 //
-// With Config.FastFailover (off by default: see DefaultFastFailover) a crashed
-// leader is replaced about LockWindow (D, 300ms by default) after the crash
-// instead of about a lease duration later, and a released lease wakes a
-// follower at once. The lease stays the authority; the lock only lets a
+// With Config.FastFailover (on by default) a crashed leader is replaced
+// about its lock window (D: Config.LockWindow, 300ms by default, larger
+// while the database is slow) after the crash instead of about a lease
+// duration later, and a released lease wakes a follower at once. The lease stays the authority; the lock only lets a
 // follower take it early. Each candidate
 // holds a connection of its own, outside GORM's pool (one per replica), to
 // a session lock of the election (lock.go): MySQL/MariaDB GET_LOCK (the
@@ -132,17 +132,27 @@
 //     pg_locks row of pg_backend_pid(); the side file's inode), and its term
 //     ends at once on any error of that connection. While its row says
 //     lock-fenced it may act only while
-//     less than D has passed, on its monotonic clock, since the start of
-//     its last successful check, and while its lease is valid: the term
+//     less than its window D has passed, on its monotonic clock, since the
+//     start of its last successful check, and while its lease is valid: the term
 //     context is cancelled P/2 before that instant, and ValidUntil is at
 //     most that instant, so the runtime fail-stops a component still
 //     running then.
+//   - The window follows the checks' round trip (window.go): a check
+//     slower than D/6 doubles D, up to 8*LockWindow and at most half the
+//     renew deadline; 25 checks in a row faster than D/12 halve it, down
+//     to LockWindow. The leader counts on a larger window only once its row
+//     says so (a conditional write on its term), and on a smaller one
+//     before its row does, so the row's window is never smaller than the
+//     one the leader acts on. The elector starts its next term on the
+//     window the last one ended with.
 //   - A late check is not a lost lock. When no check has succeeded for
-//     1.5P, the leader writes its row lease-only (conditional on its term;
+//     1.5P (2D/5 once D grew), the leader writes its row lease-only (conditional on its term;
 //     reason "lock check late"); once that committed, no follower takes
 //     over before the lease expires, so the term goes on bound by its lease
 //     alone, and the next check that succeeds makes it lock-fenced again:
-//     the lock deadline first, then the row. Only when neither a check nor
+//     the lock deadline first, then the row; a check too slow for the
+//     window grows it first, so a slow database leaves the term lease-only
+//     only until the window fits its checks. Only when neither a check nor
 //     that write succeeded by P/2 before the lock deadline does the term
 //     end (ErrLockCheckDeadline). A check that fails while the term is
 //     lease-only closes the lock; the term goes on under its lease.
@@ -153,12 +163,15 @@
 //     the lock's server identity (host, port and server id, or address,
 //     port and start time for PostgreSQL, plus the database; the side
 //     file's device and inode), the lock session (connection id, backend
-//     pid) and D. Any other term is lease-only, with the reason in the row.
+//     pid) and D, in milliseconds. Any other term is lease-only, with the
+//     reason in the row.
 //   - A follower that gets the lock may take over an unexpired lease only
 //     if the row says its holder is lock-fenced on the same server identity
 //     in another session, and only after waiting D*(1+10%)+5ms from the
-//     moment its lock call returned, with a conditional takeover on the old
-//     term (holder, term and lock columns unchanged) that mints the next
+//     moment its lock call returned, D being the window the row names (at
+//     least its own LockWindow), with a conditional takeover on the old
+//     term (holder, term and lock columns, window included, unchanged;
+//     a grown window sends it back to wait that one) that mints the next
 //     term in the same transaction, as acquisition does. Otherwise it waits
 //     for the lease to expire, as without the lock.
 //
@@ -167,7 +180,10 @@
 // before t0, and any check the leader started after the loss fails; its
 // last successful check started before t0, so it stops acting before
 // t0 + D by its clock, which is before t0 + D*(1+10%) by the follower's as
-// long as the two monotonic clocks' rates differ by less than 10%. The
+// long as the two monotonic clocks' rates differ by less than 10%; the D
+// the leader acts on is never larger than the row's when the takeover
+// commits, since it grows only after its row says so and the takeover is
+// conditional on the window the follower waited for. The
 // takeover, conditional on the old term, serializes with the old leader's
 // renewals, and the fenced writes of the old term fail from the new term's
 // mint on, whatever the timing. On SQLite the kernel frees an flock only

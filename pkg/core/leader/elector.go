@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -83,8 +84,9 @@ type LeaseElector struct {
 
 	mu         sync.Mutex
 	observed   Record
-	badLease   string // holder and expiry of the last implausible lease warned about
-	lockBroken string // why the session lock is off for this elector's life
+	badLease   string        // holder and expiry of the last implausible lease warned about
+	lockBroken string        // why the session lock is off for this elector's life
+	window     time.Duration // the lock window the last term ended on (0: Config.LockWindow)
 }
 
 var (
@@ -321,7 +323,7 @@ func (e *LeaseElector) skewMargin() time.Duration {
 //
 // With lock, the term is lock-fenced: checked is the start of the lock
 // check made just before the acquisition, and the term may act only until
-// checked+LockWindow unless another check succeeds.
+// checked plus its lock window unless another check succeeds.
 func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time, lock sessionLock, checked time.Time) *leaseTerm {
 	term := rec.TermOf()
 	ctx, cancel := context.WithCancelCause(WithTerm(parent, term))
@@ -341,10 +343,11 @@ func (e *LeaseElector) lead(parent context.Context, rec Record, sent time.Time, 
 		reason:    rec.PathReason,
 	}
 	if lock != nil && lock.windowed() {
+		l.window = cmp.Or(rec.LockWindow, e.lockWindow())
 		if checked.IsZero() {
 			l.lockState = lockLeaseOnly // see spentWindow
 		} else {
-			l.lockDeadline = checked.Add(e.cfg.LockWindow)
+			l.lockDeadline = checked.Add(l.window)
 		}
 	}
 	e.log.Info("lease acquired", "holder", term.Holder, "term", term.Number, "transitions", rec.Transitions,
@@ -385,9 +388,11 @@ type leaseTerm struct {
 	resigned chan struct{}
 	released error
 	// lock is the session lock of a lock-fenced term (nil: lease-only),
-	// lockDeadline the end of its window (zero: lease-only).
+	// lockDeadline the end of its window (zero: lease-only), window the
+	// lock window it counts on (see window.go).
 	lock         sessionLock
 	lockDeadline time.Time
+	window       time.Duration
 	lockState    int // lockFenced, lockUnfencing or lockLeaseOnly (lockLoop)
 	path, reason string
 }

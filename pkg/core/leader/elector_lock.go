@@ -142,7 +142,7 @@ func (c *candidacy) acquisition(ctx context.Context) (acquisition, time.Time) {
 		c.drop("session lock: " + err.Error())
 		return acquisition{note: c.note}, time.Time{}
 	}
-	return acquisition{lock: c.lock.info(), window: c.e.cfg.LockWindow}, start
+	return acquisition{lock: c.lock.info(), window: c.e.lockWindow()}, start
 }
 
 // spentWindow turns a lock-fenced term just acquired lease-only when the
@@ -247,21 +247,25 @@ type lockCheck struct {
 
 // rowWrite is the outcome of one write of the term's lock columns.
 type rowWrite struct {
-	refence bool // the row was being made lock-fenced again (else lease-only)
-	err     error
+	fence  bool          // the row was being made lock-fenced on window (else lease-only)
+	window time.Duration // the window written
+	err    error
 }
 
 // lockLoop checks the term's lock every LockCheckPeriod (P) on the lock's
 // own connection, one check at a time, and owns every transition of the
-// term's failover path (see the package doc):
+// term's failover path and lock window W (see the package doc and
+// window.go):
 //
 //   - a successful check started at s lets a lock-fenced term act until
-//     s+D (its lock deadline);
-//   - when no check has succeeded for 1.5P, the term writes its row
+//     s+W (its lock deadline);
+//   - a check slower than W/6 grows W (in the row first), shrinkAfter fast
+//     ones in a row shrink it (in the term first);
+//   - when no check has succeeded for lateAfter(W), the term writes its row
 //     lease-only (conditional on holder and term); once that committed,
 //     no follower takes over before the lease expires, so the term goes on
-//     under its lease, and the next successful check makes it lock-fenced
-//     again (the deadline first, then the row);
+//     under its lease, and the next check that fits its window makes it
+//     lock-fenced again (the deadline first, then the row);
 //   - at P/2 before the lock deadline, with the row not yet lease-only, the
 //     term ends (ErrLockCheckDeadline), which leaves the leader components
 //     P/2 to return before ValidUntil;
@@ -288,26 +292,29 @@ func (l *leaseTerm) lockLoop() {
 		checking, writing bool
 		pending           bool  // a check fell due while one was in flight
 		broken            error // set once the lock proved not to exclude
-		late              = time.NewTimer(time.Hour)
-		hard              = time.NewTimer(time.Hour)
+		tuner             = windowTuner{cfg: e.cfg}
+		// lastGood is the start of the last successful check (zero while
+		// the term started lease-only).
+		lastGood = l.lockDeadlineAt().Add(-l.windowOf())
+		late     = time.NewTimer(time.Hour)
+		hard     = time.NewTimer(time.Hour)
 		// The first check falls due P after the one before the acquisition
 		// (at once if the acquisition took that long), then every P.
-		next = time.NewTimer(max(l.lockDeadlineAt().Add(period-e.cfg.LockWindow).Sub(e.clock.Now()), 0))
+		next = time.NewTimer(max(lastGood.Add(period).Sub(e.clock.Now()), 0))
 	)
 	defer next.Stop()
 	defer late.Stop()
 	defer hard.Stop()
-	// arm sets both timers from the lock deadline.
+	// arm sets both timers from the last good check and the lock deadline.
 	arm := func() {
-		d := l.lockDeadlineAt()
-		late.Reset(d.Add(-e.cfg.LockWindow + 3*period/2).Sub(e.clock.Now()))
-		hard.Reset(d.Add(-period / 2).Sub(e.clock.Now()))
+		late.Reset(lastGood.Add(e.cfg.lateAfter(l.windowOf())).Sub(e.clock.Now()))
+		hard.Reset(l.lockDeadlineAt().Add(-period / 2).Sub(e.clock.Now()))
 	}
-	// write turns the row lease-only (note says why) or, with refence,
-	// lock-fenced again, bounded by by.
-	write := func(refence bool, note string, by time.Time) {
+	// write writes the term's lock columns, bounded by the hard deadline:
+	// lease-only (note says why), or lock-fenced on window.
+	write := func(fence bool, note string, window time.Duration) {
 		writing = true
-		ctx, cancel := context.WithDeadline(l.ctx, by)
+		ctx, cancel := context.WithDeadline(l.ctx, l.lockDeadlineAt().Add(-period/2))
 		var info lockInfo
 		if lock := l.lockOf(); lock != nil {
 			info = lock.info()
@@ -315,13 +322,26 @@ func (l *leaseTerm) lockLoop() {
 		inflight.Go(func() {
 			defer cancel()
 			var err error
-			if refence {
-				err = e.lease.refence(ctx, l.term, info, e.cfg.LockWindow)
+			if fence {
+				err = e.lease.refence(ctx, l.term, info, window)
 			} else {
 				err = e.lease.unfence(ctx, l.term, note)
 			}
-			writes <- rowWrite{refence: refence, err: err}
+			writes <- rowWrite{fence: fence, window: window, err: err}
 		})
+	}
+	// unfenceIfLate turns a lock-fenced term lease-only once its checks are
+	// late, unless a write is in flight (its end calls this again).
+	unfenceIfLate := func() {
+		if l.lockStateOf() != lockFenced || writing {
+			return
+		}
+		now := e.clock.Now()
+		if now.Before(lastGood.Add(e.cfg.lateAfter(l.windowOf()))) || !now.Before(l.lockDeadlineAt().Add(-period/2)) {
+			return // not late yet, or too late: the hard deadline decides
+		}
+		l.setLockState(lockUnfencing)
+		write(false, noteLockLate, 0)
 	}
 	// check sends one check of the lock, unless it is gone or broken.
 	check := func() {
@@ -354,6 +374,7 @@ func (l *leaseTerm) lockLoop() {
 		case c := <-checks:
 			checking = false
 			state := l.lockStateOf()
+			latency := e.clock.Now().Sub(c.start)
 			switch {
 			case l.ctx.Err() != nil:
 			case errors.Is(c.err, errLockBroken):
@@ -363,7 +384,7 @@ func (l *leaseTerm) lockLoop() {
 					l.leaseOnly(e.lockOff())
 					l.closeLock()
 				} else if !writing {
-					write(false, e.lockOff(), l.lockDeadlineAt().Add(-period/2))
+					write(false, e.lockOff(), 0)
 				}
 			case c.err != nil && state == lockLeaseOnly:
 				e.log.Info("session lock lost while the term is lease-only; it goes on under its lease",
@@ -372,17 +393,38 @@ func (l *leaseTerm) lockLoop() {
 			case c.err != nil:
 				l.cancel(fmt.Errorf("%w: %w", ErrLockLost, c.err))
 			case state == lockLeaseOnly:
-				// Fresh enough to open a window: lock-fenced again, the
-				// deadline before the row.
-				if !writing && e.clock.Now().Sub(c.start) < period {
-					l.fenced(c.start.Add(e.cfg.LockWindow))
+				w := l.windowOf()
+				if !fits(w, latency) {
+					// Too slow for this window: a larger one for the next.
+					l.setWindow(tuner.next(w, latency))
+				} else if !writing {
+					// Lock-fenced again on w: the deadline before the row.
+					lastGood = c.start
+					l.fenced(c.start.Add(w))
 					arm()
-					write(true, "", l.lockDeadlineAt().Add(-period/2))
+					write(true, "", w)
 				}
 			default:
-				if d := c.start.Add(e.cfg.LockWindow); d.After(l.lockDeadlineAt()) {
+				if c.start.After(lastGood) {
+					lastGood = c.start
+				}
+				w := l.windowOf()
+				if d := c.start.Add(w); d.After(l.lockDeadlineAt()) {
 					l.extend(d)
+				}
+				arm()
+				if state != lockFenced || writing {
+					break
+				}
+				switch nw := tuner.next(w, latency); {
+				case nw > w:
+					// Counted on once the row says so (see writes).
+					write(true, "", nw)
+				case nw < w:
+					// Counted on at once: the row only makes followers wait.
+					l.shrink(nw, lastGood.Add(nw))
 					arm()
+					write(true, "", nw)
 				}
 			}
 			if pending && l.ctx.Err() == nil {
@@ -391,36 +433,45 @@ func (l *leaseTerm) lockLoop() {
 			}
 		case w := <-writes:
 			writing = false
+			state := l.lockStateOf()
 			switch {
 			case l.ctx.Err() != nil:
 			case errors.Is(w.err, ErrNotHolder):
 				l.cancel(fmt.Errorf("%w: %w", ErrLeaseLost, w.err))
-			case w.err != nil && w.refence:
-				// The row stays lease-only: stricter than the term, harmless.
-				e.log.V(1).Info("could not make the term lock-fenced again", "term", l.term.Number, "error", w.err.Error())
+			case w.err != nil && w.fence:
+				// The row keeps what it had: a lease-only row, or a larger
+				// window, is stricter than the term, harmless.
+				e.log.V(1).Info("could not write the term's lock window", "term", l.term.Number, "window", w.window, "error", w.err.Error())
 			case w.err != nil:
 				// Not committed in time (or not known to be): the hard
 				// deadline decides. A late commit only makes followers wait.
 				l.setLockState(lockFenced)
-				if by := l.lockDeadlineAt().Add(-period / 2); broken != nil && e.clock.Now().Before(by) {
-					write(false, e.lockOff(), by)
+				if broken != nil && e.clock.Now().Before(l.lockDeadlineAt().Add(-period/2)) {
+					write(false, e.lockOff(), 0)
 				}
-			case w.refence:
+			case w.fence && leaseOnlyPath(l):
 				l.setPath(PathLockFenced, "")
-				e.log.Info("term lock-fenced again", "holder", l.term.Holder, "term", l.term.Number)
+				e.log.Info("term lock-fenced again", "holder", l.term.Holder, "term", l.term.Number, "window", w.window)
+			case w.fence && w.window > l.windowOf() && state == lockFenced:
+				l.setWindow(w.window)
+				if d := lastGood.Add(w.window); d.After(l.lockDeadlineAt()) {
+					l.extend(d)
+				}
+				arm()
+				e.log.V(1).Info("lock window grown: lock checks are slow", "term", l.term.Number, "window", w.window)
+			case w.fence:
 			case broken != nil:
 				l.leaseOnly(e.lockOff())
 				l.closeLock()
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", e.lockOff())
 			default:
 				l.leaseOnly(noteLockLate)
+				l.setWindow(tuner.next(l.windowOf(), e.clock.Now().Sub(lastGood)))
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", noteLockLate)
 			}
+			unfenceIfLate()
 		case <-late.C:
-			if l.lockStateOf() == lockFenced && !writing {
-				l.setLockState(lockUnfencing)
-				write(false, noteLockLate, l.lockDeadlineAt().Add(-period/2))
-			}
+			unfenceIfLate()
 		case <-hard.C:
 			if l.lockStateOf() != lockLeaseOnly {
 				l.cancel(ErrLockCheckDeadline)
@@ -470,6 +521,38 @@ func (l *leaseTerm) leaseOnly(reason string) {
 	l.mu.Lock()
 	l.lockState, l.lockDeadline, l.path, l.reason = lockLeaseOnly, time.Time{}, PathLeaseOnly, reason
 	l.mu.Unlock()
+}
+
+// leaseOnlyPath reports whether the term's path still says lease-only.
+func leaseOnlyPath(l *leaseTerm) bool {
+	p, _ := l.FailoverPath()
+	return p == PathLeaseOnly
+}
+
+// setWindow sets the term's lock window, and the elector's next term's.
+func (l *leaseTerm) setWindow(w time.Duration) {
+	l.mu.Lock()
+	l.window = w
+	l.mu.Unlock()
+	l.e.rememberWindow(w)
+}
+
+// shrink makes the term count on the smaller window w, acting until
+// deadline at the latest.
+func (l *leaseTerm) shrink(w time.Duration, deadline time.Time) {
+	l.setWindow(w)
+	l.mu.Lock()
+	if deadline.Before(l.lockDeadline) {
+		l.lockDeadline = deadline
+	}
+	l.mu.Unlock()
+}
+
+// windowOf is the lock window the term counts on.
+func (l *leaseTerm) windowOf() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.window
 }
 
 func (l *leaseTerm) setPath(path, reason string) {

@@ -70,6 +70,15 @@ func (b *brokenLock) check(ctx context.Context) error {
 type LockCheckGate struct {
 	mu      sync.Mutex
 	release chan struct{} // nil while not held
+	delay   time.Duration // every check waits this long first (Slow)
+}
+
+// Slow makes every check from now on wait d before it runs, as on a
+// saturated server; Slow(0) ends that.
+func (g *LockCheckGate) Slow(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.delay = d
 }
 
 // Hold makes every check from now on wait.
@@ -110,8 +119,17 @@ type gatedLock struct {
 
 func (l *gatedLock) check(ctx context.Context) error {
 	l.gate.mu.Lock()
-	release := l.gate.release
+	release, delay := l.gate.release, l.gate.delay
 	l.gate.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: check: %w", ErrLockLost, context.Cause(ctx))
+		}
+	}
 	if release != nil {
 		select {
 		case <-release:

@@ -250,12 +250,73 @@ var _ = Describe("Fast failover", func() {
 						gate.Release()
 						Eventually(pathOf, "2s").Should(Equal(leader.PathLockFenced))
 						Eventually(func() string { r, _ := b.Leader(ctx); return r.Path }, "2s").Should(Equal(leader.PathLockFenced))
-						Expect(time.Until(wa.l.ValidUntil())).To(BeNumerically("<=", cfg.LockWindow), "bound by the lock window again")
-						Consistently(bwins, 2*cfg.LockWindow).ShouldNot(Receive())
+						rec, err = b.Leader(ctx)
+						Expect(err).NotTo(HaveOccurred())
+						Expect(rec.LockWindow).To(BeNumerically(">", cfg.LockWindow), "the late check asked for a larger window")
+						Expect(time.Until(wa.l.ValidUntil())).To(BeNumerically("<=", rec.LockWindow), "bound by the lock window again")
+						Consistently(bwins, 2*rec.LockWindow).ShouldNot(Receive())
 						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
 
 						Expect(wa.l.Resign(ctx)).To(Succeed())
 						Eventually(bwins, "5s").Should(Receive(&wb))
+						Expect(wb.l.Resign(ctx)).To(Succeed())
+					})
+				}
+
+				if dialect != database.SQLite {
+					It("stays lock-fenced while every lock check runs two thirds of the window late: it grows the window, in the row before counting on it, shrinks it back once checks are fast, and a follower's takeover waits the grown window", func(ctx SpecContext) {
+						cfg := lockConfig(newElection("slow"))
+						cfg.LeaseDuration, cfg.RenewDeadline, cfg.OpTimeout = 8*time.Second, 6*time.Second, 3*time.Second
+						admin := openPool(tdb.Config)
+						a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
+						gate := &leader.LockCheckGate{}
+						leader.GateLockChecks(a, gate)
+						var wa, wb won
+						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
+						ended := endedAt(wa.l)
+						bwins := campaign(ctx, b)
+						row := func() leader.Record {
+							r, err := b.Leader(ctx)
+							Expect(err).NotTo(HaveOccurred())
+							return r
+						}
+						Expect(row().LockWindow).To(Equal(cfg.LockWindow))
+
+						slow := 2 * cfg.LockWindow / 3
+						gate.Slow(slow)
+						fencedWide := And(
+							HaveField("Path", leader.PathLockFenced),
+							HaveField("LockWindow", BeNumerically(">=", 6*slow)))
+						Eventually(row, "10s").Should(fencedWide, "lock-fenced again, on a window that the slow checks fit into")
+						grown := row().LockWindow
+						Expect(grown).To(BeNumerically("<", cfg.RenewDeadline))
+						pathOf := func() string { p, _ := wa.l.(leader.FailoverPather).FailoverPath(); return p }
+						Eventually(pathOf, "2s").Should(Equal(leader.PathLockFenced), "the term learns it from the write")
+						Expect(time.Until(wa.l.ValidUntil())).To(BeNumerically("<=", grown), "the term counts on the grown window, no more")
+						Consistently(row, 3*grown).Should(fencedWide, "and stays so while the checks are slow")
+						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
+
+						gate.Slow(0)
+						Eventually(row, "20s").Should(And(
+							HaveField("Path", leader.PathLockFenced),
+							HaveField("LockWindow", cfg.LockWindow)), "back to the configured window once checks are fast")
+						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
+
+						gate.Slow(slow)
+						Eventually(row, "10s").Should(fencedWide)
+						grown = row().LockWindow
+						var session string
+						Expect(admin.Raw("SELECT lock_session FROM leader_leases WHERE name = ?", cfg.Name).Scan(&session).Error).To(Succeed())
+						killed := time.Now()
+						killSession(ctx, admin, dialect, session)
+						var endAt time.Time
+						Eventually(ended, "5s").Should(Receive(&endAt))
+						Eventually(bwins, "10s").Should(Receive(&wb))
+						Expect(endAt.Before(wb.at)).To(BeTrue(), "R1: the old term ended (%v) before the new one began (%v)", endAt, wb.at)
+						Expect(wb.at.Sub(killed)).To(BeNumerically(">=", grown), "the follower waited the grown window, not the configured one")
+						Expect(wb.l.Term().Number).To(BeNumerically(">", wa.l.Term().Number))
+						Eventually(wa.l.Done(), "5s").Should(BeClosed())
+						Expect(wa.l.Resign(ctx)).To(Succeed())
 						Expect(wb.l.Resign(ctx)).To(Succeed())
 					})
 				}

@@ -32,15 +32,17 @@ type acquisition struct {
 
 // mayTakeOver reports whether the row r, held and unexpired, may be taken
 // anyway: it is still the term the candidate decided to replace, that term
-// is lock-fenced on the server where the candidate got the lock, and in
+// is lock-fenced on the server where the candidate got the lock, in
 // another session than the candidate's (a shared session means a pooler
-// handed both the same server session: no exclusion at all).
+// handed both the same server session: no exclusion at all), and on the
+// lock window the candidate waited for (the holder may have grown it).
 func (a acquisition) mayTakeOver(r row) bool {
 	t := a.takeover
 	return t != nil && a.lock.Server != "" &&
 		r.Holder == t.Holder && r.Term == t.Term &&
 		r.LockServer == a.lock.Server && r.LockServer == t.lock.server &&
-		r.LockSession == t.lock.session && r.LockSession != a.lock.Session
+		r.LockSession == t.lock.session && r.LockSession != a.lock.Session &&
+		r.LockWindow == t.lock.window.Milliseconds()
 }
 
 // takeOver takes the lease of the lock-fenced term old before it expired,

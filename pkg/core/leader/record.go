@@ -33,6 +33,11 @@ type Record struct {
 	// PathReason says why a term is lease-only ("fast failover is off",
 	// "lock lost: ...").
 	PathReason string
+	// LockWindow is the lock window of a lock-fenced term as its row says:
+	// a follower that got the session lock waits that long (plus drift)
+	// before it takes over. The leader grows it while its lock checks are
+	// slow and shrinks it back to Config.LockWindow once they are fast.
+	LockWindow time.Duration
 
 	lock lockRow
 }
@@ -99,7 +104,7 @@ func (r row) record() Record {
 	switch {
 	case r.Term == 0:
 	case r.LockServer != "":
-		rec.Path = PathLockFenced
+		rec.Path, rec.LockWindow = PathLockFenced, time.Duration(r.LockWindow)*time.Millisecond
 	default:
 		rec.Path, rec.PathReason = PathLeaseOnly, r.LockNote
 	}
