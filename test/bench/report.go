@@ -35,6 +35,7 @@ const (
 	rowStreamLat  = "stream-latency"
 	rowZKSync     = "zk-sync"
 	rowZKChurn    = "zk-churn"
+	rowZKFailover = "zk-failover"
 	rowZKAppSync  = "zk-app-sync"
 )
 
@@ -117,6 +118,8 @@ func (b *bench) rows() []row {
 			floor: "< 10 s; RSS < 300 MiB", servers: true, phase: phaseZooKeeper},
 		row{key: rowZKChurn, label: fmt.Sprintf("Discovery, same registry, %d instance changes/s for %s: ZooKeeper → store lag; lost / resurrected instances at the end", b.zk.churnRate, b.zk.churnFor),
 			floor: "p99 < 1 s; 0 / 0", servers: true, phase: phaseZooKeeper},
+		row{key: rowZKFailover, label: fmt.Sprintf("Discovery, same registry and rate for %s, kill -9 of the leader a third into it: takeover; lag of the changes made after the kill; lost / resurrected at the end", b.zk.failoverFor),
+			floor: "within one sync; 0 / 0", servers: true, phase: phaseZooKeeper},
 		row{key: rowZKAppSync, label: fmt.Sprintf("Discovery, ZooKeeper %d applications × %d instances (application level): started → store complete; leader RSS; follower reads", b.zk.apps, b.zk.appInstances),
 			floor: "< 10 s; RSS < 300 MiB", servers: true, phase: phaseZooKeeper},
 		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—", phase: phaseElection},
@@ -225,6 +228,7 @@ func (b *bench) report(ctx context.Context, command, gobench string, wall time.D
 	w("- Discovery at scale: a ZooKeeper %s (Debian's jars, standalone, forceSync=no) started by the bench and filled by its loader (`zktest.Load`: multi requests of up to 1000 creates on 4 connections) per layout. Interface level: %d interfaces × %d providers, 10 interfaces per application, each provider its own ip:port, so Admin derives %d Instances, %d Services and %d Applications. Application level: %d applications × %d instances under /services. Per database, 2 replica processes of the built binary (`dubbo-admin run --store gorm --registry zookeeper://...`, default timings, DSN in the environment) are started at once; the clock runs from just before the first exec until the resources table (read by the bench's own pool every 100ms) holds every derived resource. RSS: VmHWM (peak) and VmRSS of the leader's process then. Follower reads: `GET /api/v1/resources/Instance?limit=100` on the other replica every 50ms during the sync.",
 		"3.8", b.zk.services, b.zk.instances, b.zk.services*b.zk.instances, b.zk.services, (b.zk.services+9)/10, b.zk.apps, b.zk.appInstances)
 	w("- Churn: %d instance changes/s for %s on 16 goroutines over 4 ZooKeeper connections, each provider picked at most once: 8 in 10 re-register (delete the URL node and create it with a new timestamp, one multi request), 1 deregisters, 1 registers again one deregistered at least 2s earlier. Lag of a registration: the store row's `updated_at` (the leader's clock as it wrote the batch) minus the new URL's timestamp (taken just before the request), same machine; rows read by the bench every 250ms. At the end, once every registration was seen (or 2 minutes), every Instance row is compared with the registry as the churn left it: lost = a registered provider missing or stale, resurrected = a row of a deregistered one.", b.zk.churnRate, b.zk.churnFor)
+	w("- Failover mid-stream: right after that churn, the same churn for %s on the same two replicas, and a third into it the bench sends SIGKILL to the leader: the follower's takeover (until its `/api/v1/status` says Leading, default timings, fast failover on), then its first sync of the whole registry, under the churn. The lag of the registrations made after the kill covers both; \"within one sync\" means their largest lag is about the takeover plus the first sync above. Lost / resurrected as for the churn.", b.zk.failoverFor)
 	w("- %d replicas: in-process replicas on one MariaDB database, each with its own pool and counter, fast timings. Crash = `SimulateCrash` (test/harness/bench_inprocess.go): the leader's pool is closed first, then its runtime stopped, so the lease is never released and must expire, as after kill -9. Statements/s over %s: the sum over replicas, the leader's, the followers' mean and the busiest follower's. Start-up is not counted.", b.fiftyN, b.fiftyWindow)
 	if len(b.notes) > 0 {
 		w("")

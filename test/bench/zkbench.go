@@ -33,6 +33,7 @@ type zkProfile struct {
 	apps, appInstances  int // application level: applications × instances
 	churnRate           int // instance changes per second
 	churnFor            time.Duration
+	failoverFor         time.Duration // the churn with a kill -9 of the leader a third into it
 }
 
 // zkTS is the registration time of every provider the loader creates.
@@ -52,7 +53,7 @@ func (b *bench) zkScale(ctx context.Context, dialects []string) error {
 	java, cp, missing := zktest.Find()
 	if missing != "" {
 		for _, d := range servers {
-			for _, r := range []string{rowZKSync, rowZKChurn, rowZKAppSync} {
+			for _, r := range []string{rowZKSync, rowZKChurn, rowZKFailover, rowZKAppSync} {
 				b.set(r, d, "skipped: "+missing)
 			}
 		}
@@ -209,7 +210,29 @@ func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.C
 	if l.ApplicationLevel || b.zk.churnFor == 0 {
 		return nil
 	}
-	return b.zkChurn(ctx, dialect, observer, conns, st)
+	if err := b.zkChurn(ctx, dialect, observer, conns, st, churnRun{row: rowZKChurn, dur: b.zk.churnFor}); err != nil {
+		return err
+	}
+	// The same churn again, with a kill -9 of the leader a third into it:
+	// the follower takes over and its first sync must catch up.
+	killLeader := func() (string, error) {
+		killed := time.Now()
+		_ = reps[lead].cmd.Process.Kill()
+		<-reps[lead].exited
+		if _, err := leaderOf(ctx, []*replica{follower}); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("the follower leads %s after the kill", ms(time.Since(killed))), nil
+	}
+	return b.zkChurn(ctx, dialect, observer, conns, st, churnRun{row: rowZKFailover, dur: b.zk.failoverFor, fault: killLeader})
+}
+
+// churnRun is one churn: the row it fills, how long it runs, and a fault
+// to inject a third into it (nil: none), which says what happened.
+type churnRun struct {
+	row   string
+	dur   time.Duration
+	fault func() (string, error)
 }
 
 // replica is one dubbo-admin process of the Discovery bench.
@@ -417,6 +440,10 @@ type churnState struct {
 	pending map[string]int64 // instance key -> registration not seen in the store yet
 	lags    durations
 	failed  int
+	// after is the fault's instant (Unix ms; 0: none yet), lagsAfter the
+	// lags of the registrations made after it.
+	after     int64
+	lagsAfter durations
 }
 
 type deregistration struct {
@@ -480,11 +507,17 @@ func (st *churnState) counts() map[string]int {
 // The lag of a registration is the store row's updated_at (the leader's
 // clock as it wrote) minus the registration's timestamp (taken just before
 // the request); both clocks are this machine's.
-func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns []*zk.Conn, st *churnState) error {
+func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns []*zk.Conn, st *churnState, run churnRun) error {
 	l := st.layout
 	st.mu.Lock()
-	st.pending, st.lags, st.failed = map[string]int64{}, nil, 0
+	st.pending, st.lags, st.failed, st.after, st.lagsAfter = map[string]int64{}, nil, 0, 0, nil
 	st.mu.Unlock()
+	var (
+		faults      sync.WaitGroup
+		faultResult string
+		faultErr    error
+	)
+	defer faults.Wait()
 
 	octx, stopObserve := context.WithCancel(ctx)
 	var observer sync.WaitGroup
@@ -527,10 +560,18 @@ func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns 
 	sent := 0
 	tick := time.NewTicker(10 * time.Millisecond)
 	t0 := time.Now()
-	for time.Since(t0) < b.zk.churnFor && ctx.Err() == nil {
+	for time.Since(t0) < run.dur && ctx.Err() == nil {
 		<-tick.C
+		if run.fault != nil && time.Since(t0) >= run.dur/3 {
+			fault := run.fault
+			run.fault = nil
+			st.mu.Lock()
+			st.after = time.Now().UnixMilli()
+			st.mu.Unlock()
+			faults.Go(func() { faultResult, faultErr = fault() })
+		}
 		due := int(time.Since(t0).Seconds()*float64(b.zk.churnRate)) - sent
-		for ; due > 0 && time.Since(t0) < b.zk.churnFor; due-- {
+		for ; due > 0 && time.Since(t0) < run.dur; due-- {
 			o := st.pick()
 			switch {
 			case sent%10 == 1 && len(st.gone) > 0 && time.Since(st.gone[0].at) > 2*time.Second:
@@ -551,6 +592,10 @@ func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns 
 	close(ops)
 	workers.Wait()
 	rate := rate(int64(sent), time.Since(t0))
+	faults.Wait()
+	if faultErr != nil {
+		return fmt.Errorf("churn: fault: %w", faultErr)
+	}
 
 	// Settle: every registration seen, then compare the whole kind.
 	deadline := time.Now().Add(2 * time.Minute)
@@ -578,8 +623,16 @@ func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns 
 	if len(st.lags) == 0 {
 		return errors.New("churn: no registration reached the store")
 	}
-	b.set(rowZKChurn, dialect, fmt.Sprintf("%.0f changes/s for %s: lag p50 %s / p99 %s / max %s (n=%d, %d never seen); lost %d, resurrected %d; %d requests failed",
-		rate, short(b.zk.churnFor), ms(st.lags.quantile(0.5)), ms(st.lags.quantile(0.99)), ms(st.lags.max()), len(st.lags), len(st.pending), lost, extra, st.failed))
+	result := fmt.Sprintf("%.0f changes/s for %s: lag p50 %s / p99 %s / max %s (n=%d, %d never seen); lost %d, resurrected %d; %d requests failed",
+		rate, short(run.dur), ms(st.lags.quantile(0.5)), ms(st.lags.quantile(0.99)), ms(st.lags.max()), len(st.lags), len(st.pending), lost, extra, st.failed)
+	if faultResult != "" {
+		if len(st.lagsAfter) == 0 {
+			return errors.New("churn: no registration made after the fault reached the store")
+		}
+		result = fmt.Sprintf("%s; registrations made after the kill: lag p50 %s / p99 %s / max %s (n=%d); whole churn: %s",
+			faultResult, ms(st.lagsAfter.quantile(0.5)), ms(st.lagsAfter.quantile(0.99)), ms(st.lagsAfter.max()), len(st.lagsAfter), result)
+	}
+	b.set(run.row, dialect, result)
 	return nil
 }
 
@@ -614,7 +667,11 @@ func (st *churnState) observe(ctx context.Context, db *gorm.DB) {
 			st.mu.Lock()
 			for _, r := range rows {
 				if ts, ok := st.pending[r.ResKey]; ok && instanceTS(r.Spec) == ts {
-					st.lags = append(st.lags, time.Duration(r.UpdatedAt-ts)*time.Millisecond)
+					lag := time.Duration(r.UpdatedAt-ts) * time.Millisecond
+					st.lags = append(st.lags, lag)
+					if st.after > 0 && ts >= st.after {
+						st.lagsAfter = append(st.lagsAfter, lag)
+					}
 					delete(st.pending, r.ResKey)
 				}
 			}
@@ -654,7 +711,7 @@ func (st *churnState) compare(ctx context.Context, db *gorm.DB, l zktest.Layout)
 // zkProfileFor is the phase's size per profile.
 func zkProfileFor(quick bool) zkProfile {
 	if quick {
-		return zkProfile{services: 500, instances: 10, apps: 200, appInstances: 10, churnRate: 200, churnFor: 10 * time.Second}
+		return zkProfile{services: 500, instances: 10, apps: 200, appInstances: 10, churnRate: 200, churnFor: 10 * time.Second, failoverFor: 9 * time.Second}
 	}
-	return zkProfile{services: 10_000, instances: 10, apps: 10_000, appInstances: 10, churnRate: 1000, churnFor: time.Minute}
+	return zkProfile{services: 10_000, instances: 10, apps: 10_000, appInstances: 10, churnRate: 1000, churnFor: time.Minute, failoverFor: 30 * time.Second}
 }
