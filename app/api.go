@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -70,6 +71,8 @@ type API struct {
 	// WatchInterval and WatchKeepalive are the leader stream's timings; 0
 	// means DefaultWatchInterval and DefaultWatchKeepalive.
 	WatchInterval, WatchKeepalive time.Duration
+	// Pprof serves net/http/pprof under /debug/pprof/.
+	Pprof bool
 
 	streams streams // ends every leader stream at shutdown
 }
@@ -89,6 +92,13 @@ func (a *API) Handler() http.Handler {
 	mux.Handle("/api/v1/resources/{kind}", get(a.listResources))
 	mux.Handle("/api/v1/resources/{kind}/{key...}", get(a.getResource))
 	a.Console.mount(mux, a)
+	if a.Pprof {
+		// No /debug/pprof/cmdline: a DSN given as a flag would show.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.Handle("/", get(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s", r.URL.Path))
 	}))

@@ -106,6 +106,33 @@ var _ = Describe("HTTP API", Label("quick"), func() {
 		return resp.StatusCode
 	}
 
+	Describe("/debug/pprof/", func() {
+		It("is not served unless http.pprof is on, and then serves profiles but not the command line", func() {
+			var e app.ErrorBody
+			Expect(call("GET", "/debug/pprof/heap", &e)).To(Equal(http.StatusNotFound))
+
+			api := &app.API{Status: fake.Status, Started: fake.Started, LastRenewal: fake.LastRenewal, Lease: fake,
+				Store: st, Registry: app.NewMetrics().Registry, Now: fake.Now, Log: GinkgoLogr, Pprof: true}
+			psrv := httptest.NewServer(api.Handler())
+			DeferCleanup(psrv.Close)
+			get := func(path string) (int, string) {
+				resp, err := psrv.Client().Get(psrv.URL + path)
+				Expect(err).NotTo(HaveOccurred())
+				defer resp.Body.Close()
+				body, err := io.ReadAll(resp.Body)
+				Expect(err).NotTo(HaveOccurred())
+				return resp.StatusCode, string(body)
+			}
+			code, body := get("/debug/pprof/")
+			Expect(code).To(Equal(http.StatusOK))
+			Expect(body).To(ContainSubstring("heap"))
+			code, _ = get("/debug/pprof/heap?debug=1")
+			Expect(code).To(Equal(http.StatusOK))
+			code, _ = get("/debug/pprof/cmdline")
+			Expect(code).To(Equal(http.StatusNotFound), "a DSN given as a flag must not show")
+		})
+	})
+
 	Describe("/healthz", func() {
 		It("turns unhealthy when a leader has not confirmed its lease within the lease duration", func() {
 			var p app.Probe

@@ -75,6 +75,10 @@ type HTTPConfig struct {
 	Address string `json:"address"`
 	// ShutdownTimeout bounds the graceful shutdown of the server.
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
+	// Pprof serves Go's runtime profiles under /debug/pprof/ on the same
+	// address (off by default: a CPU profile costs the replica CPU, and a
+	// heap profile shows resource keys).
+	Pprof bool `json:"pprof"`
 }
 
 // ElectionConfig is leader.Config with durations as strings.

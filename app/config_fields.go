@@ -110,6 +110,8 @@ var fields = append([]field{
 		"HTTP API host:port; replica i of --replicas listens on port+i", func(c *Config) *string { return &c.HTTP.Address }),
 	durField("http.shutdownTimeout", "ADMIN_HTTP_SHUTDOWN_TIMEOUT", "http-shutdown-timeout", scopeRun,
 		"bound of the HTTP server's graceful shutdown", func(c *Config) *Duration { return &c.HTTP.ShutdownTimeout }),
+	boolField("http.pprof", "ADMIN_HTTP_PPROF", "http-pprof", scopeRun,
+		"serve Go's runtime profiles under /debug/pprof/ on the HTTP address", func(c *Config) *bool { return &c.HTTP.Pprof }),
 	strField("election.name", "ADMIN_ELECTION_NAME", "election-name", scopeAll,
 		"election name: replicas with the same name elect one leader", func(c *Config) *string { return &c.Election.Name }),
 	durField("election.leaseDuration", "ADMIN_ELECTION_LEASE_DURATION", "lease-duration", scopeRun,

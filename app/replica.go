@@ -184,6 +184,7 @@ func newAPI(cfg Config, rt *runtime.Runtime, el leader.Elector, st store.Resourc
 		Log:           log.WithName("api"),
 		Console:       console,
 		Subscribe:     rt.Subscribe,
+		Pprof:         cfg.HTTP.Pprof,
 	}
 }
 

@@ -236,9 +236,13 @@ func (b *bench) run(ctx context.Context, out, gobench, command, binary string) i
 	case skipFifty:
 		b.set(rowFiftyCrash, database.MySQL, "skipped: "+reason)
 		b.set(rowFiftyStmts, database.MySQL, "skipped: "+reason)
+		for _, r := range []string{rowFiftyProcCrash, rowFiftyProcStmts, rowFiftyProcRSS} {
+			b.set(r, database.MySQL, "skipped: "+reason)
+		}
 	default:
 		progress("phase 4: %d in-process replicas on MariaDB", b.fiftyN)
 		b.record(database.MySQL, "50 replicas", b.fifty(ctx, database.MySQL, b.fiftyN, b.fiftyRounds, b.fiftyWindow))
+		b.record(database.MySQL, "50 replica processes", b.fiftyProcesses(ctx, database.MySQL, b.fiftyN, b.fiftyRounds, b.fiftyWindow))
 	}
 
 	return b.finish(ctx, out, gobench, command, start, append(loads, "end "+loadAvg()))

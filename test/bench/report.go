@@ -29,14 +29,18 @@ const (
 	rowUpsert     = "upsert"
 	rowFiftyCrash = "fifty-crash"
 	rowFiftyStmts = "fifty-stmts"
-	rowBigReplace = "replace-big"
-	rowBigRenew   = "replace-big-renew"
-	rowStream     = "stream"
-	rowStreamLat  = "stream-latency"
-	rowZKSync     = "zk-sync"
-	rowZKChurn    = "zk-churn"
-	rowZKFailover = "zk-failover"
-	rowZKAppSync  = "zk-app-sync"
+	// The same number of replica processes, default timings.
+	rowFiftyProcCrash = "fifty-proc-crash"
+	rowFiftyProcStmts = "fifty-proc-stmts"
+	rowFiftyProcRSS   = "fifty-proc-rss"
+	rowBigReplace     = "replace-big"
+	rowBigRenew       = "replace-big-renew"
+	rowStream         = "stream"
+	rowStreamLat      = "stream-latency"
+	rowZKSync         = "zk-sync"
+	rowZKChurn        = "zk-churn"
+	rowZKFailover     = "zk-failover"
+	rowZKAppSync      = "zk-app-sync"
 )
 
 // Phases of the bench (-phases, BENCH_PHASES), in the order they run.
@@ -125,6 +129,9 @@ func (b *bench) rows() []row {
 		row{key: rowRSS, label: fmt.Sprintf("Resident memory (VmRSS) per replica process, %s timings: leader / follower (max)", b.rssTimings), floor: "—", phase: phaseElection},
 		row{key: rowFiftyCrash, label: fmt.Sprintf("%d in-process replicas, fast timings: crash failover p50 / p99 / max", b.fiftyN), floor: floorOf(harness.FastTimings()), only: database.MySQL, phase: phaseFifty},
 		row{key: rowFiftyStmts, label: fmt.Sprintf("%d in-process replicas, fast timings: statements/s", b.fiftyN), floor: "—", only: database.MySQL, phase: phaseFifty},
+		row{key: rowFiftyProcCrash, label: fmt.Sprintf("%d replica processes, default timings: crash failover (kill -9 → new leader's components running) p50 / p99 / max", b.fiftyN), floor: floorOf(defaultTimings()), only: database.MySQL, phase: phaseFifty},
+		row{key: rowFiftyProcStmts, label: fmt.Sprintf("%d replica processes, default timings: statements/s they send together (election, session lock, membership; the server's Questions), server connections", b.fiftyN), floor: "—", only: database.MySQL, phase: phaseFifty},
+		row{key: rowFiftyProcRSS, label: fmt.Sprintf("%d replica processes, default timings: resident memory (VmRSS) per replica", b.fiftyN), floor: "—", only: database.MySQL, phase: phaseFifty},
 	)
 	return slices.DeleteFunc(rs, func(r row) bool { return !b.phases[r.phase] })
 }
@@ -215,7 +222,7 @@ func (b *bench) report(ctx context.Context, command, gobench string, wall time.D
 	}
 	w("- Failover and handover: a cluster of 3 replica processes (the built binary, `dubbo-admin run`, Discovery and Engine on file sources) per database and per timings, the three databases' clusters running at the same time. Each round waits until one replica leads with its leader components running and the others are Candidates, waits a random time in [0, 2 × retry) so that the action falls at a random phase of the leader's renewals and the followers' polls, takes the time, sends SIGKILL (crash) or SIGTERM (handover) to the leader, and stops the clock at the instant the new leader's last leader component entered Running, as that replica recorded it in its `/api/v1/status` (same machine, same clock). The bench polls every %s to notice the takeover; the poll bounds how late it notices, not the number measured. The old leader's slot is started again before the next round. Percentiles are nearest-rank: with 20 rounds, p99 is the largest.", pollEvery)
 	w("- Floor: a new leader can take the lease only once it expired by the database clock, one lease duration after the dead leader's *last renew*, which happened up to one retry period (plus the statement's latency) before the kill. So a crash failover lies between lease − retry and lease plus the takeover's own latency, and values under the lease duration are expected. \"expiry → running\" (p50 / max) is that latency alone: from the dead leader's lease expiry (its row read after the kill; the database clock mapped to the local one) to the new leader's components running. A graceful handover has no floor: the old leader drains, releases the lease, and a follower takes it at its next poll (at most retry × (1 + jitter) later).")
-	w("- Fast failover (session lock, issue 13): with it on, a follower waits on the election's session lock (GET_LOCK, pg_advisory_lock, an flock on a side file) and, once it gets it, takes over a lock-fenced lease after lock window × 1.1 + 5ms from the moment its lock call returned (at once on SQLite, whose flock the kernel frees only with the dead process), without waiting for the lease to expire; the *lease-only* rows are the same clusters with `--fast-failover=false`. A late lock check turns the term lease-only (the row first) rather than ending it, until the next check succeeds. A graceful handover wakes the follower blocked on the lock at once. Restarts and the millisecond windows (lock takeovers, handovers, cold starts) run one at a time across the clusters, so that one cluster's process start does not land in another's window; crash rounds that wait for a lease or an etcd session do not. The session lock's own statements (lock checks of the leader every lock-check period, lock waits of the followers, each bounded by a retry period) run on a connection of their own and are counted with `leader.LockObserver` on 3 electors in the bench process.")
+	w("- Fast failover (session lock, issue 13): with it on, a follower waits on the election's session lock (GET_LOCK, pg_advisory_lock, an flock on a side file) and, once it gets it, takes over a lock-fenced lease after lock window × 1.1 + 5ms from the moment its lock call returned (at once on SQLite, whose flock the kernel frees only with the dead process), without waiting for the lease to expire; the *lease-only* rows are the same clusters with `--fast-failover=false`. A late lock check turns the term lease-only (the row first) rather than ending it, until a check fits the window again; the leader grows its lock window (in the row first) while its checks take more than a sixth of it, and shrinks it back once they are fast, so \"lock window\" in the Floor column is the smallest one. A graceful handover wakes the follower blocked on the lock at once. Restarts and the millisecond windows (lock takeovers, handovers, cold starts) run one at a time across the clusters, so that one cluster's process start does not land in another's window; crash rounds that wait for a lease or an etcd session do not. The session lock's own statements (lock checks of the leader every lock-check period, lock waits of the followers, each bounded by a retry period) run on a connection of their own and are counted with `leader.LockObserver` on 3 electors in the bench process.")
 	w("- etcd backend: one more cluster of 3 replica processes, electing through a throwaway etcd member on loopback (Debian's etcd-server, `internal/etcdserver`) with `election.backend: etcd`, TTL %s (keep-alives every TTL/6; a leader's term ends 2/3 TTL after its last acknowledged keep-alive), its store and terms on MariaDB, run beside the clusters above; the rounds are the same, the action at a random phase of two keep-alive intervals. Floor: after kill -9 etcd must expire the dead leader's session, TTL after the last keep-alive it received (up to one interval before the kill), then its expiry sweep (every 500 ms) deletes the key and the next candidate's watch fires. A handover revokes the session, which deletes the key at once.", harness.EtcdTTL)
 	w("- Cold start: one replica alone on its database (the previous process released the lease on SIGTERM), from just before exec to its leader components running; the first start, which created the tables, is not counted.")
 	w("- Statements per second: 3 in-process replicas (test/harness), each with its own pool on which a GORM callback at the end of the Create, Query, Update, Delete, Row and Raw processors counts every statement (BEGIN/COMMIT are not GORM statements and are not counted). Counted over %s once the cluster settled; the harness probe writes only once per term here and the Engine is idle, so this is the election's own cost. \"One follower\" is the mean of the followers.", windows(b))
@@ -230,6 +237,7 @@ func (b *bench) report(ctx context.Context, command, gobench string, wall time.D
 	w("- Churn: %d instance changes/s for %s on 16 goroutines over 4 ZooKeeper connections, each provider picked at most once: 8 in 10 re-register (delete the URL node and create it with a new timestamp, one multi request), 1 deregisters, 1 registers again one deregistered at least 2s earlier. Lag of a registration: the store row's `updated_at` (the leader's clock as it wrote the batch) minus the new URL's timestamp (taken just before the request), same machine; rows read by the bench every 250ms. At the end, once every registration was seen (or 2 minutes), every Instance row is compared with the registry as the churn left it: lost = a registered provider missing or stale, resurrected = a row of a deregistered one.", b.zk.churnRate, b.zk.churnFor)
 	w("- Failover mid-stream: right after that churn, the same churn for %s on the same two replicas, and a third into it the bench sends SIGKILL to the leader: the follower's takeover (until its `/api/v1/status` says Leading, default timings, fast failover on), then its first sync of the whole registry, under the churn. The lag of the registrations made after the kill covers both; \"within one sync\" means their largest lag is about the takeover plus the first sync above. Lost / resurrected as for the churn.", b.zk.failoverFor)
 	w("- %d replicas: in-process replicas on one MariaDB database, each with its own pool and counter, fast timings. Crash = `SimulateCrash` (test/harness/bench_inprocess.go): the leader's pool is closed first, then its runtime stopped, so the lease is never released and must expire, as after kill -9. Statements/s over %s: the sum over replicas, the leader's, the followers' mean and the busiest follower's. Start-up is not counted.", b.fiftyN, b.fiftyWindow)
+	w("- %d replica processes: the built binary (`dubbo-admin run`, Discovery and Engine on file sources) on one MariaDB database at the default timings (fast failover on), started one after the other. Statements/s: the server's global `Questions` counter over %s once the cluster settled (every statement of every client of the server, the bench's own first SHOW STATUS subtracted; nothing else ran against MariaDB then), and `Threads_connected` after it. RSS: VmRSS of each process then. Crash failover: %d rounds as for the 3-process clusters.", b.fiftyN, b.fiftyWindow, b.fiftyRounds)
 	if len(b.notes) > 0 {
 		w("")
 		w("## Notes from this run")
