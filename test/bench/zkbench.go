@@ -198,6 +198,12 @@ func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.C
 	if err != nil {
 		return fmt.Errorf("first sync: %w (replica logs in %s)", err, dir)
 	}
+	tag := "interface"
+	if l.ApplicationLevel {
+		tag = "application"
+	}
+	b.captureProfile(ctx, reps[lead].url, "heap?gc=1", dialect+"-"+tag+"-heap.pb.gz",
+		dialectName(dialect)+", "+layoutName(l)+": the leader's heap (in use) when its first sync completed")
 	peak, _ := procStatus(reps[lead].cmd.Process.Pid, "VmHWM:")
 	cur, _ := procStatus(reps[lead].cmd.Process.Pid, "VmRSS:")
 	fpeak, _ := procStatus(follower.cmd.Process.Pid, "VmHWM:")
@@ -210,7 +216,7 @@ func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.C
 	if l.ApplicationLevel || b.zk.churnFor == 0 {
 		return nil
 	}
-	if err := b.zkChurn(ctx, dialect, observer, conns, st, churnRun{row: rowZKChurn, dur: b.zk.churnFor}); err != nil {
+	if err := b.zkChurn(ctx, dialect, observer, conns, st, churnRun{row: rowZKChurn, dur: b.zk.churnFor, profile: reps[lead].url}); err != nil {
 		return err
 	}
 	// The same churn again, with a kill -9 of the leader a third into it:
@@ -233,6 +239,9 @@ type churnRun struct {
 	row   string
 	dur   time.Duration
 	fault func() (string, error)
+	// profile, if set, is the leader's URL: a CPU profile of the middle
+	// third of the churn is taken there.
+	profile string
 }
 
 // replica is one dubbo-admin process of the Discovery bench.
@@ -263,7 +272,7 @@ func startReplica(ctx context.Context, binary string, db database.Config, regist
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "ADMIN_DATABASE_DRIVER="+db.Driver, "ADMIN_DATABASE_DSN="+db.DSN)
+	cmd.Env = append(cmd.Env, "ADMIN_DATABASE_DRIVER="+db.Driver, "ADMIN_DATABASE_DSN="+db.DSN, "ADMIN_HTTP_PPROF=true")
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -518,6 +527,18 @@ func (b *bench) zkChurn(ctx context.Context, dialect string, db *gorm.DB, conns 
 		faultErr    error
 	)
 	defer faults.Wait()
+	if run.profile != "" {
+		faults.Go(func() {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(run.dur / 3):
+			}
+			secs := max(int(run.dur.Seconds()/3), 1)
+			b.captureProfile(ctx, run.profile, fmt.Sprintf("profile?seconds=%d", secs), dialect+"-churn-cpu.pb.gz",
+				fmt.Sprintf("%s, churn: the leader's CPU over %ds in the middle of it", dialectName(dialect), secs))
+		})
+	}
 
 	octx, stopObserve := context.WithCancel(ctx)
 	var observer sync.WaitGroup
