@@ -55,6 +55,11 @@ type LeaseStatus struct {
 	Etcd       string   `json:"etcd,omitempty"`
 	Token      string   `json:"token,omitempty"`
 	Candidates []string `json:"candidates,omitempty"`
+	// Path, PathReason and LockWindowMs are the SQL lease's failover path
+	// (see LeaderInfo).
+	Path         string `json:"path,omitempty"`
+	PathReason   string `json:"pathReason,omitempty"`
+	LockWindowMs int64  `json:"lockWindowMs,omitempty"`
 	// Elections lists the elections held in this database when this one
 	// never was (a mistyped --election-name).
 	Elections []string `json:"elections,omitempty"`
@@ -77,6 +82,7 @@ func leaseStatus(cfg Config, rec leader.Record, exists bool) LeaseStatus {
 		AcquiredAt: rec.AcquiredAt, RenewedAt: rec.RenewedAt, ExpiresAt: rec.ExpiresAt,
 		Remaining: Duration(rec.Remaining()), Transitions: rec.Transitions, DatabaseNow: rec.Now,
 		Backend: rec.Backend, Token: rec.Token, Candidates: rec.Candidates,
+		Path: rec.Path, PathReason: rec.PathReason, LockWindowMs: rec.LockWindow.Milliseconds(),
 	}
 	switch {
 	case !exists || (rec.Term == 0 && rec.Holder == ""):
@@ -245,6 +251,9 @@ func printLeaseStatus(w io.Writer, st LeaseStatus) error {
 		}
 		row("expires", expires)
 		row("transitions", fmt.Sprint(st.Transitions))
+		if f := failoverPath(st); f != "" {
+			row("failover", f)
+		}
 		if st.Token != "" {
 			row("token", st.Token)
 			if len(st.Candidates) > 0 {
@@ -428,4 +437,20 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// failoverPath says how a crashed holder of the SQL lease would be
+// replaced: through the session lock, about its window after the crash,
+// or when the lease expires (and why); "" for other backends.
+func failoverPath(st LeaseStatus) string {
+	switch st.Path {
+	case leader.PathLockFenced:
+		if st.LockWindowMs == 0 {
+			return "lock-fenced: a crashed holder is replaced as soon as its process is gone"
+		}
+		return fmt.Sprintf("lock-fenced (lock window %v): a crashed holder is replaced about that long after the crash", time.Duration(st.LockWindowMs)*time.Millisecond)
+	case leader.PathLeaseOnly:
+		return "lease-only (" + orDash(st.PathReason) + "): a crashed holder is replaced when its lease expires"
+	}
+	return ""
 }

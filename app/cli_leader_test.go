@@ -95,6 +95,7 @@ var _ = Describe("dubbo-admin leader on sqlite", Label("sqlite"), func() {
 		Expect(out).To(MatchRegexp(`holder\s+replica-a`))
 		Expect(out).To(MatchRegexp(`term\s+1`))
 		Expect(out).To(MatchRegexp(`expires\s+\S+ \(in `))
+		Expect(out).To(MatchRegexp(`failover\s+lease-only \(-\): a crashed holder is replaced when its lease expires`))
 
 		st := status()
 		Expect(st.State).To(Equal("held"))

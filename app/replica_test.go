@@ -16,6 +16,7 @@ import (
 	"github.com/apache/dubbo-admin/app"
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
+	"github.com/apache/dubbo-admin/pkg/core/leader"
 	coreruntime "github.com/apache/dubbo-admin/pkg/core/runtime"
 )
 
@@ -89,6 +90,14 @@ var _ = Describe("Replica on sqlite", Label("sqlite"), func() {
 		Expect(getJSON(base+"/readyz", nil)).To(Equal(http.StatusOK))
 		Expect(getJSON(base+"/healthz", nil)).To(Equal(http.StatusOK))
 
+		var info app.LeaderInfo
+		Expect(getJSON(base+"/api/v1/leader", &info)).To(Equal(http.StatusOK))
+		Expect(info.Path).To(Equal(leader.PathLockFenced))
+		Expect(info.LockWindowMs).To(BeZero(), "SQLite's file lock needs no window")
+		out, _, err := cli("leader", "status", "--db-dsn", db.Config.DSN)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(out).To(MatchRegexp(`failover\s+lock-fenced: a crashed holder is replaced as soon as its process is gone`))
+
 		resp, err := http.Get(base + "/metrics")
 		Expect(err).NotTo(HaveOccurred())
 		body, _ := io.ReadAll(resp.Body)
@@ -105,7 +114,7 @@ var _ = Describe("Replica on sqlite", Label("sqlite"), func() {
 		_, err = http.Get(base + "/healthz")
 		Expect(err).To(HaveOccurred(), "the HTTP server is shut down")
 
-		out, _, err := cli("leader", "status", "--db-dsn", db.Config.DSN, "-o", "json")
+		out, _, err = cli("leader", "status", "--db-dsn", db.Config.DSN, "-o", "json")
 		Expect(err).NotTo(HaveOccurred())
 		var st app.LeaseStatus
 		Expect(json.Unmarshal([]byte(out), &st)).To(Succeed())

@@ -142,7 +142,11 @@ func (c *candidacy) acquisition(ctx context.Context) (acquisition, time.Time) {
 		c.drop("session lock: " + err.Error())
 		return acquisition{note: c.note}, time.Time{}
 	}
-	return acquisition{lock: c.lock.info(), window: c.e.lockWindow()}, start
+	acq := acquisition{lock: c.lock.info()}
+	if c.lock.windowed() {
+		acq.window = c.e.lockWindow() // else none: only the holder's death frees the lock
+	}
+	return acq, start
 }
 
 // spentWindow turns a lock-fenced term just acquired lease-only when the

@@ -35,7 +35,8 @@ type Record struct {
 	PathReason string
 	// LockWindow is the lock window of a lock-fenced term as its row says:
 	// a follower that got the session lock waits that long (plus drift)
-	// before it takes over. The leader grows it while its lock checks are
+	// before it takes over; 0 on SQLite, whose file lock only the holder's
+	// close or death frees (no wait). The leader grows it while its lock checks are
 	// slow and shrinks it back to Config.LockWindow once they are fast.
 	LockWindow time.Duration
 
