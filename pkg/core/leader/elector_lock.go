@@ -297,6 +297,10 @@ func (l *leaseTerm) lockLoop() {
 		pending           bool  // a check fell due while one was in flight
 		broken            error // set once the lock proved not to exclude
 		tuner             = windowTuner{cfg: e.cfg}
+		// slow is the slowest check (or, late, the least it took) seen
+		// while the window could not change: it sizes the window once the
+		// term is lease-only.
+		slow time.Duration
 		// lastGood is the start of the last successful check (zero while
 		// the term started lease-only).
 		lastGood = l.lockDeadlineAt().Add(-l.windowOf())
@@ -344,6 +348,7 @@ func (l *leaseTerm) lockLoop() {
 		if now.Before(lastGood.Add(e.cfg.lateAfter(l.windowOf()))) || !now.Before(l.lockDeadlineAt().Add(-period/2)) {
 			return // not late yet, or too late: the hard deadline decides
 		}
+		slow = max(slow, now.Sub(lastGood))
 		l.setLockState(lockUnfencing)
 		write(false, noteLockLate, 0)
 	}
@@ -400,7 +405,7 @@ func (l *leaseTerm) lockLoop() {
 				w := l.windowOf()
 				if !fits(w, latency) {
 					// Too slow for this window: a larger one for the next.
-					l.setWindow(tuner.next(w, latency))
+					l.setWindow(e.cfg.grown(w, latency))
 				} else if !writing {
 					// Lock-fenced again on w: the deadline before the row.
 					lastGood = c.start
@@ -418,8 +423,10 @@ func (l *leaseTerm) lockLoop() {
 				}
 				arm()
 				if state != lockFenced || writing {
+					slow = max(slow, latency)
 					break
 				}
+				slow = 0
 				switch nw := tuner.next(w, latency); {
 				case nw > w:
 					// Counted on once the row says so (see writes).
@@ -470,7 +477,8 @@ func (l *leaseTerm) lockLoop() {
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", e.lockOff())
 			default:
 				l.leaseOnly(noteLockLate)
-				l.setWindow(tuner.next(l.windowOf(), e.clock.Now().Sub(lastGood)))
+				l.setWindow(e.cfg.grown(l.windowOf(), slow))
+				slow = 0
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", noteLockLate)
 			}
 			unfenceIfLate()

@@ -7,8 +7,8 @@ import "time"
 // outgrows turns every term lease-only (or ends it), exactly when a
 // failover would hurt most.
 //
-//   - A check slower than window/growAbove doubles the window, up to
-//     Config.maxLockWindow. A lock-fenced term writes the larger window to
+//   - A check slower than window/growAbove doubles the window until it
+//     fits, up to Config.maxLockWindow; so do late checks, by how late. A lock-fenced term writes the larger window to
 //     its row first (conditional on holder and term) and counts on it only
 //     once that committed: from then on a follower's takeover, conditional
 //     on the window it waited for, waits the larger one. A lease-only term
@@ -34,6 +34,15 @@ func (c Config) maxLockWindow() time.Duration {
 	return max(c.LockWindow, min(8*c.LockWindow, c.RenewDeadline/2))
 }
 
+// grown is the smallest window, doubling from window, that fits a check
+// of latency, up to maxLockWindow.
+func (c Config) grown(window, latency time.Duration) time.Duration {
+	for !fits(window, latency) && window < c.maxLockWindow() {
+		window = min(2*window, c.maxLockWindow())
+	}
+	return window
+}
+
 // windowTuner is the lock loop's record of how fast its checks were.
 type windowTuner struct {
 	cfg  Config
@@ -49,7 +58,7 @@ func (t *windowTuner) next(window, latency time.Duration) time.Duration {
 	switch {
 	case !fits(window, latency):
 		t.fast = 0
-		return min(2*window, t.cfg.maxLockWindow())
+		return t.cfg.grown(window, latency)
 	case latency*shrinkBelow < window && window > t.cfg.LockWindow:
 		if t.fast++; t.fast >= shrinkAfter {
 			t.fast = 0
