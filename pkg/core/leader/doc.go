@@ -220,6 +220,15 @@
 //     machines (SQLite is for one machine only); monotonic clocks whose
 //     rates differ by more than 10%. For those, turn FastFailover off.
 //
+// What it costs: a leader starved of CPU, or of its database, for more than
+// about half its window all at once (before the window could grow) cannot
+// confirm its lock nor turn its term lease-only in time, so the term ends,
+// and if its components cannot return within the P/2 left the runtime
+// fail-stops the process. Seen once on 2 cores with the database, ZooKeeper
+// and a second replica saturating them during a 100k-instance first sync
+// while a test run compiled beside it; a larger election.lockWindow makes
+// it rarer, at the cost of a slower crash failover.
+//
 // The package does not log at steady state: one line per transition
 // (acquired, lost, released, renewed late) with holder and term. Failing
 // campaign attempts are logged as errors once per change of cause (and
