@@ -172,6 +172,7 @@ func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.C
 		for _, r := range reps {
 			r.stop()
 		}
+		b.noteFailStops(dir, dialectName(dialect)+", "+layoutName(l))
 	}()
 	for i := range 2 {
 		r, err := startReplica(ctx, b.binary, tdb.Config, registry, "file://"+engine, filepath.Join(dir, fmt.Sprintf("replica-%d.log", i)))
@@ -221,11 +222,27 @@ func (b *bench) zkRun(ctx context.Context, dialect, zkAddr string, conns []*zk.C
 	}
 	// The same churn again, with a kill -9 of the leader a third into it:
 	// the follower takes over and its first sync must catch up.
+	// A replica that exited meanwhile (a fail-stop: see the notes) is
+	// started again first, so that there is a follower to take over.
+	for i, r := range reps {
+		select {
+		case <-r.exited:
+			b.note("%s, %s: replica %d exited during the sync or the churn; started again before the failover churn", dialectName(dialect), layoutName(l), i)
+			if reps[i], err = startReplica(ctx, b.binary, tdb.Config, registry, "file://"+engine, filepath.Join(dir, fmt.Sprintf("replica-%d-again.log", i))); err != nil {
+				return err
+			}
+		default:
+		}
+	}
 	killLeader := func() (string, error) {
+		li, err := leaderOf(ctx, reps)
+		if err != nil {
+			return "", err
+		}
 		killed := time.Now()
-		_ = reps[lead].cmd.Process.Kill()
-		<-reps[lead].exited
-		if _, err := leaderOf(ctx, []*replica{follower}); err != nil {
+		_ = reps[li].cmd.Process.Kill()
+		<-reps[li].exited
+		if _, err := leaderOf(ctx, []*replica{reps[1-li]}); err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("the follower leads %s after the kill", ms(time.Since(killed))), nil
@@ -735,4 +752,27 @@ func zkProfileFor(quick bool) zkProfile {
 		return zkProfile{services: 500, instances: 10, apps: 200, appInstances: 10, churnRate: 200, churnFor: 10 * time.Second, failoverFor: 9 * time.Second}
 	}
 	return zkProfile{services: 10_000, instances: 10, apps: 10_000, appInstances: 10, churnRate: 1000, churnFor: time.Minute, failoverFor: 30 * time.Second}
+}
+
+// noteFailStops notes every fail-stop that a replica of the run in dir
+// logged: a term that ended while its components could not return in time.
+func (b *bench) noteFailStops(dir, run string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "replica-*.log"))
+	for _, path := range logs {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(data)) {
+			if !strings.Contains(line, `"msg":"fail-stop`) {
+				continue
+			}
+			var l struct {
+				TS    string `json:"ts"`
+				Error string `json:"error"`
+			}
+			_ = json.Unmarshal([]byte(line), &l)
+			b.note("%s: %s fail-stopped at %s: %s", run, filepath.Base(path), l.TS, l.Error)
+		}
+	}
 }

@@ -139,7 +139,7 @@
 //     running then.
 //   - The window follows the checks' round trip (window.go): a check
 //     slower than D/6 doubles D, up to 8*LockWindow and at most half the
-//     renew deadline; 25 checks in a row faster than D/12 halve it, down
+//     renew deadline; 50 checks in a row faster than D/12 halve it, down
 //     to LockWindow. The leader counts on a larger window only once its row
 //     says so (a conditional write on its term), and on a smaller one
 //     before its row does, so the row's window is never smaller than the

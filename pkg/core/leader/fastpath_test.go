@@ -297,7 +297,7 @@ var _ = Describe("Fast failover", func() {
 						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())
 
 						gate.Slow(0)
-						Eventually(row, "20s").Should(And(
+						Eventually(row, "60s").Should(And(
 							HaveField("Path", leader.PathLockFenced),
 							HaveField("LockWindow", cfg.LockWindow)), "back to the configured window once checks are fast")
 						Expect(wa.l.Context().Err()).NotTo(HaveOccurred())

@@ -16,14 +16,16 @@ import "time"
 //   - shrinkAfter checks in a row faster than window/shrinkBelow halve it,
 //     down to Config.LockWindow: the term counts on the smaller window
 //     first, then writes it (a row that still says the larger one only
-//     makes followers wait longer).
+//     makes followers wait longer). Slowly (4 s a halving at the default
+//     check period), since a database that stalled once tends to stall
+//     again: seen every 10 to 20 s in the ZooKeeper bench.
 //
 // The elector keeps the window its last term ended with, so that the next
 // term on a slow database starts on it.
 const (
 	growAbove   = 6
 	shrinkBelow = 12
-	shrinkAfter = 25
+	shrinkAfter = 50
 )
 
 // maxLockWindow is the largest lock window a term grows to: eight times
