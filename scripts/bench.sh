@@ -56,7 +56,7 @@ go build -o "$work/dubbo-admin" ./app/dubbo-admin
 gobench_args=()
 if [ "${BENCH_QUICK:-}" != 1 ]; then
   echo "$(date +%T) bench: go test -bench (pkg/core/leader, pkg/core/store), briefly" >&2
-  go test -run '^$' -bench 'Acquire|Renew|Get|Upsert' -benchtime=200x -count=1 \
+  go test -run '^$' -bench 'Acquire|Renew|Get|Upsert|Apply' -benchtime=200x -count=1 \
     ./pkg/core/leader ./pkg/core/store >"$work/gobench.txt" 2>&1 || {
       echo "go test -bench failed:" >&2; cat "$work/gobench.txt" >&2; exit 1; }
   # The Kubernetes Lease backend on a real kube-apiserver (skipped without

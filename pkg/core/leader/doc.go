@@ -139,8 +139,8 @@
 //     running then.
 //   - The window follows the checks' round trip (window.go): a check
 //     slower than D/6 doubles D, up to 8*LockWindow and at most half the
-//     renew deadline; 50 checks in a row faster than D/12 halve it, down
-//     to LockWindow. The leader counts on a larger window only once its row
+//     renew deadline; 375 checks in a row (30 s at the default P) faster
+//     than D/12 halve it, down to LockWindow. The leader counts on a larger window only once its row
 //     says so (a conditional write on its term), and on a smaller one
 //     before its row does, so the row's window is never smaller than the
 //     one the leader acts on. The elector starts its next term on the

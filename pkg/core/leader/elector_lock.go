@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -296,7 +297,7 @@ func (l *leaseTerm) lockLoop() {
 		checking, writing bool
 		pending           bool  // a check fell due while one was in flight
 		broken            error // set once the lock proved not to exclude
-		tuner             = windowTuner{cfg: e.cfg}
+		tuner             = windowTuner{cfg: e.cfg, shrinkAfter: cmp.Or(e.shrinkAfter, shrinkAfter)}
 		// slow is the slowest check (or, late, the least it took) seen
 		// while the window could not change: it sizes the window once the
 		// term is lease-only.

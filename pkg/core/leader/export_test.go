@@ -30,6 +30,10 @@ func (t *TestLock) Session() string                                 { return t.l
 func (t *TestLock) Close() error                                    { return t.l.close() }
 func (t *TestLock) TakeoverWait(window time.Duration) time.Duration { return t.l.takeoverWait(window) }
 
+// ShrinkLockWindowAfter makes n fast lock checks in a row halve e's lock
+// window, instead of the default's 30 s worth.
+func ShrinkLockWindowAfter(e *LeaseElector, n int) { e.shrinkAfter = n }
+
 // ErrLockBroken is errLockBroken, for specs.
 var ErrLockBroken = errLockBroken
 

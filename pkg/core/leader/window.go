@@ -16,16 +16,18 @@ import "time"
 //   - shrinkAfter checks in a row faster than window/shrinkBelow halve it,
 //     down to Config.LockWindow: the term counts on the smaller window
 //     first, then writes it (a row that still says the larger one only
-//     makes followers wait longer). Slowly (4 s a halving at the default
-//     check period), since a database that stalled once tends to stall
-//     again: seen every 10 to 20 s in the ZooKeeper bench.
+//     makes followers wait longer). Slowly (30 s a halving at the default
+//     check period): a database that stalled once stalls again while its
+//     load lasts, seen every 3 to 20 s in the ZooKeeper bench, where a
+//     window shrunk back within seconds met the next stall and ended the
+//     term.
 //
 // The elector keeps the window its last term ended with, so that the next
 // term on a slow database starts on it.
 const (
 	growAbove   = 6
 	shrinkBelow = 12
-	shrinkAfter = 50
+	shrinkAfter = 375
 )
 
 // maxLockWindow is the largest lock window a term grows to: eight times
@@ -47,8 +49,9 @@ func (c Config) grown(window, latency time.Duration) time.Duration {
 
 // windowTuner is the lock loop's record of how fast its checks were.
 type windowTuner struct {
-	cfg  Config
-	fast int // checks in a row faster than window/shrinkBelow
+	cfg         Config
+	shrinkAfter int // fast checks in a row that halve the window
+	fast        int // checks in a row faster than window/shrinkBelow
 }
 
 // fits reports whether a check that took latency leaves room in window.
@@ -62,7 +65,7 @@ func (t *windowTuner) next(window, latency time.Duration) time.Duration {
 		t.fast = 0
 		return t.cfg.grown(window, latency)
 	case latency*shrinkBelow < window && window > t.cfg.LockWindow:
-		if t.fast++; t.fast >= shrinkAfter {
+		if t.fast++; t.fast >= t.shrinkAfter {
 			t.fast = 0
 			return max(window/2, t.cfg.LockWindow)
 		}
