@@ -218,6 +218,9 @@ func (l *Loop) relist(ctx context.Context, src Source, view View, first bool) er
 	if err != nil {
 		return fmt.Errorf("%s: list: %w", l.Name, err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err // the term ended: a large registry's Reset would only delay its end
+	}
 	byKind, err := view.Reset(items)
 	if err != nil {
 		return fmt.Errorf("%s: list: %w", l.Name, err)

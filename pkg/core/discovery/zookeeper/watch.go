@@ -164,8 +164,8 @@ func (w *watcher) resync(ctx context.Context, paths []string) error {
 				dirs = append(dirs, p)
 			}
 		}
-		w.readAll(dirs, false)
-		w.readAll(nodes, true)
+		w.readAll(ctx, dirs, false)
+		w.readAll(ctx, nodes, true)
 		defer clear(w.ahead)
 	}
 	for _, p := range paths {
@@ -198,6 +198,12 @@ func (w *watcher) walk(ctx context.Context) error {
 // sync re-reads one node, sets its watch, reports the difference and
 // descends into children that are not watched yet.
 func (w *watcher) sync(ctx context.Context, p string) error {
+	if ctx.Err() != nil {
+		// The term is over: what was read ahead is not parsed. A walk
+		// sends nothing until it is done, so without this a large
+		// registry's first walk would hold the term past its end.
+		return errStopping
+	}
 	if w.rewalk {
 		return nil // a walk will cover it
 	}
@@ -217,7 +223,7 @@ func (w *watcher) sync(ctx context.Context, p string) error {
 		return err
 	}
 	if depth == 1 {
-		w.readAhead(p, names)
+		w.readAhead(ctx, p, names)
 		defer clear(w.ahead) // what the walk did not use is not reused later
 	}
 	for _, name := range names {
@@ -303,14 +309,14 @@ func (w *watcher) syncInstance(ctx context.Context, p string) error {
 // A walk of a large registry thus waits for ZooKeeper's round trips
 // aheadWorkers at a time instead of one by one. Reads nobody consumes
 // (the tree changed in between) leave only a client-side watch behind.
-func (w *watcher) readAhead(root string, names []string) {
+func (w *watcher) readAhead(ctx context.Context, root string, names []string) {
 	var level []string
 	for _, name := range names {
 		if child := path.Join(root, name); !w.watching[child] {
 			level = append(level, child)
 		}
 	}
-	w.readAll(level, false)
+	w.readAll(ctx, level, false)
 	var next []string
 	for _, dir := range level {
 		for _, name := range w.ahead[dir].names {
@@ -319,12 +325,13 @@ func (w *watcher) readAhead(root string, names []string) {
 			}
 		}
 	}
-	w.readAll(next, root == ApplicationRoot)
+	w.readAll(ctx, next, root == ApplicationRoot)
 }
 
 // readAll reads every path (GetW if data, else ChildrenW) on aheadWorkers
-// goroutines, which have returned when it returns, into w.ahead.
-func (w *watcher) readAll(paths []string, data bool) {
+// goroutines, which have returned when it returns, into w.ahead. Once ctx
+// ends it reads no more: sync does not consume reads after the term.
+func (w *watcher) readAll(ctx context.Context, paths []string, data bool) {
 	if len(paths) == 0 {
 		return
 	}
@@ -333,12 +340,15 @@ func (w *watcher) readAll(paths []string, data bool) {
 	var wg sync.WaitGroup
 	for range min(aheadWorkers, len(paths)) {
 		wg.Go(func() {
-			for i := int(next.Add(1)) - 1; i < len(paths); i = int(next.Add(1)) - 1 {
+			for i := int(next.Add(1)) - 1; i < len(paths) && ctx.Err() == nil; i = int(next.Add(1)) - 1 {
 				reads[i] = w.r.readW(paths[i], data)
 			}
 		})
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
 	for i, p := range paths {
 		w.ahead[p] = reads[i]
 	}

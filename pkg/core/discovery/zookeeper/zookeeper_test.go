@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -308,6 +309,49 @@ var _ = Describe("Discovery on zookeeper://", Ordered, Label("zookeeper"), func(
 		}
 		Expect(count(discovery.KindInstance)()).To(Equal(ii + ai))
 		Expect(term.Stop()).To(Succeed())
+	})
+
+	It("stops walking the registry when its term ends, not after reading every node it fetched", func() {
+		// A SIGTERM during a large registry's first walk must not hold the
+		// term past the drain timeout: every node read ahead was parsed
+		// even once the term had ended. The first malformed node logged
+		// proves every read of the walk is back; the term ends right then.
+		const n = 2000
+		admin.mkdirs(path.Join(ApplicationRoot, "broken"))
+		var ops []any
+		for i := range n {
+			ops = append(ops, &zk.CreateRequest{Path: path.Join(ApplicationRoot, "broken", fmt.Sprintf("i%04d", i)),
+				Data: []byte("{not json"), Acl: zk.WorldACL(zk.PermAll)})
+			if len(ops) == 500 || i == n-1 {
+				_, err := admin.conn.Multi(ops...)
+				Expect(err).NotTo(HaveOccurred())
+				ops = nil
+			}
+		}
+		termCtx, endTerm := context.WithCancel(ctx)
+		defer endTerm()
+		var skipped, afterEnd atomic.Int64
+		log := funcr.New(func(prefix, args string) {
+			if !strings.Contains(args, "skipping malformed registry node") {
+				return
+			}
+			if skipped.Add(1) == 1 {
+				endTerm()
+			} else if termCtx.Err() != nil {
+				afterEnd.Add(1)
+			}
+		}, funcr.Options{})
+		reg := discovery.Sources()
+		Register(reg)
+		d := discovery.New(discovery.Config{URL: "zookeeper://" + server.Addr, Resync: time.Minute}, st, reg, log)
+		Expect(d.Init(ctx)).To(Succeed())
+		term := sourcetest.StartTerm(termCtx, d.Start)
+		DeferCleanup(func() { _ = term.Stop() })
+		Eventually(term.Done()).WithTimeout(time.Minute).Should(BeClosed())
+		Expect(term.Err()).NotTo(HaveOccurred())
+		Expect(skipped.Load()).To(BeNumerically(">=", 1))
+		Expect(afterEnd.Load()).To(BeZero(), "nodes parsed after the term ended")
+		Expect(keys(discovery.KindInstance)()).To(BeEmpty())
 	})
 
 	It("walks the registry again after its session expires", func() {
