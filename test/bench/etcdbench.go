@@ -68,15 +68,15 @@ func (b *bench) etcdTimings(ctx context.Context) error {
 	// and strikes at a random phase of two retry periods: the TTL and the
 	// keep-alive interval here.
 	tm := leader.Config{Name: harness.Election, LeaseDuration: harness.EtcdTTL, RetryPeriod: harness.EtcdTTL / 6}
-	crash, _, err := failoverRounds(ctx, p, b.rounds, tm, false)
+	crash, err := failoverRounds(ctx, p, b.rounds, tm, false)
 	if err != nil {
-		return fmt.Errorf("etcd crash failover after %d rounds: %w", len(crash), err)
+		return fmt.Errorf("etcd crash failover after %d rounds: %w", len(crash.took), err)
 	}
-	b.set(rowEtcdCrash, database.MySQL, p50p99max(crash))
-	handover, _, err := failoverRounds(ctx, p, b.rounds, tm, true)
+	b.set(rowEtcdCrash, database.MySQL, p50p99max(crash.took))
+	handover, err := failoverRounds(ctx, p, b.rounds, tm, true)
 	if err != nil {
-		return fmt.Errorf("etcd graceful handover after %d rounds: %w", len(handover), err)
+		return fmt.Errorf("etcd graceful handover after %d rounds: %w", len(handover.took), err)
 	}
-	b.set(rowEtcdHandover, database.MySQL, p50p99(handover))
+	b.set(rowEtcdHandover, database.MySQL, p50p99(handover.took))
 	return nil
 }

@@ -208,7 +208,7 @@ func (b *bench) fifty(ctx context.Context, dialect string, n, rounds int, window
 		if err := c.SimulateCrash(rctx, li); err != nil {
 			crashErrs++
 		}
-		expiry := expiresAt(rctx, lease, term)
+		expiry, _ := expiresAt(rctx, lease, term)
 		at, _, err := inTakeover(rctx, c, li, term)
 		if err == nil {
 			out = append(out, at.Sub(t0))

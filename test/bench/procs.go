@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,9 +10,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/leader"
 	"github.com/apache/dubbo-admin/pkg/core/runtime"
 	"github.com/apache/dubbo-admin/test/harness"
@@ -194,84 +197,108 @@ func (b *bench) cluster(ctx context.Context, dialect string, n int, tm leader.Co
 // renewals and of the followers' polls (otherwise every round would strike
 // at the same distance from the leader's last renew, which the previous
 // round's timing fixes). After a kill, the dead leader's lease row is read
-// to learn when it expires: afterExpiry is from then to the takeover.
-func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm leader.Config, graceful bool) (out, afterExpiry durations, err error) {
+// to learn when it expires and on which path its term was.
+func failoverRounds(ctx context.Context, p *harness.Processes, rounds int, tm leader.Config, graceful bool) (f failovers, err error) {
 	lease, err := leader.NewLease(p.Observer())
 	if err != nil {
-		return nil, nil, err
+		return f, err
 	}
 	for range rounds {
-		sctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
-		li, term, err := settled(sctx, p)
-		if err != nil {
-			cancel()
-			return out, afterExpiry, err
-		}
-		time.Sleep(rand.N(2 * tm.RetryPeriod))
-		exclusive := graceful || tm.FastFailover
-		if exclusive {
-			quiet.Lock()
-		}
-		t0 := time.Now()
-		if graceful {
-			err = p.Term(li)
-		} else {
-			err = p.Kill(li)
-		}
-		if err != nil {
-			if exclusive {
-				quiet.Unlock()
-			}
-			cancel()
-			return out, afterExpiry, err
-		}
-		var expiry time.Time
-		if !graceful {
-			expiry = expiresAt(sctx, lease, term)
-		}
-		at, leading, err := takeover(sctx, p, li, term)
-		if exclusive {
-			quiet.Unlock()
-		}
-		if err != nil {
-			cancel()
-			return out, afterExpiry, err
-		}
-		out = append(out, at.Sub(t0))
-		if trace {
-			progress("round %d (%s, graceful %v): leading after %v, running %v later", len(out), tm.Name, graceful, leading.Sub(t0), at.Sub(leading))
-		}
-		if !expiry.IsZero() {
-			afterExpiry = append(afterExpiry, at.Sub(expiry))
-		}
-		select {
-		case <-p.Process(li).Exited():
-		case <-sctx.Done():
-			cancel()
-			return out, afterExpiry, fmt.Errorf("replica %d did not exit after SIGTERM", li)
-		}
-		quiet.Lock()
-		err = p.Restart(sctx, li)
-		quiet.Unlock()
-		cancel()
-		if err != nil {
-			return out, afterExpiry, err
+		if err := f.round(ctx, p, lease, tm, graceful); err != nil {
+			return f, err
 		}
 	}
-	return out, afterExpiry, nil
+	return f, nil
+}
+
+// failovers holds one sample per round of failoverRounds.
+type failovers struct {
+	took        durations // action → the new leader's components running
+	afterExpiry durations // crash on the lease path: the dead lease's expiry → running
+	// struck says, per crash round, the dead leader's row right after the
+	// kill: its path and lock window ("" when the row had moved on).
+	struck []string
+}
+
+func (f *failovers) round(ctx context.Context, p *harness.Processes, lease *leader.Lease, tm leader.Config, graceful bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*tm.LeaseDuration+30*time.Second)
+	defer cancel()
+	li, term, err := settled(ctx, p)
+	if err != nil {
+		return err
+	}
+	time.Sleep(rand.N(2 * tm.RetryPeriod))
+	exclusive := graceful || tm.FastFailover
+	if exclusive {
+		quiet.Lock()
+	}
+	t0 := time.Now()
+	if graceful {
+		err = p.Term(li)
+	} else {
+		err = p.Kill(li)
+	}
+	var expiry time.Time
+	if err == nil && !graceful {
+		var struck string
+		expiry, struck = expiresAt(ctx, lease, term)
+		f.struck = append(f.struck, struck)
+	}
+	var at, leading time.Time
+	if err == nil {
+		at, leading, err = takeover(ctx, p, li, term)
+	}
+	if exclusive {
+		quiet.Unlock()
+	}
+	if err != nil {
+		return err
+	}
+	f.took = append(f.took, at.Sub(t0))
+	if trace {
+		progress("round %d (%s, graceful %v): leading after %v, running %v later", len(f.took), tm.Name, graceful, leading.Sub(t0), at.Sub(leading))
+	}
+	if !expiry.IsZero() {
+		f.afterExpiry = append(f.afterExpiry, at.Sub(expiry))
+	}
+	select {
+	case <-p.Process(li).Exited():
+	case <-ctx.Done():
+		return fmt.Errorf("replica %d did not exit after SIGTERM", li)
+	}
+	quiet.Lock()
+	defer quiet.Unlock()
+	return p.Restart(ctx, li)
+}
+
+// slowest says which crash rounds took longer than limit and what the dead
+// leader's row said of its term then ("" if none did).
+func (f failovers) slowest(limit time.Duration) string {
+	var out []string
+	for i, d := range f.took {
+		if d > limit && i < len(f.struck) {
+			out = append(out, fmt.Sprintf("round %d: %s (%s)", i+1, short(d), cmp.Or(f.struck[i], "row moved on before it was read")))
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 // expiresAt reads the lease of a dead leader of term and returns when it
 // expires, on the local clock (the database's clock read at the same time
-// gives the offset); the zero time when the row has moved on already.
-func expiresAt(ctx context.Context, lease *leader.Lease, term int64) time.Time {
+// gives the offset), and the term's failover path as the row says; the zero
+// time when the row has moved on already.
+func expiresAt(ctx context.Context, lease *leader.Lease, term int64) (time.Time, string) {
 	before := time.Now()
 	rec, err := lease.Get(ctx, harness.Election)
 	mid := before.Add(time.Since(before) / 2)
 	if err != nil || rec.Term != term {
-		return time.Time{}
+		return time.Time{}, ""
 	}
-	return rec.ExpiresAt.Add(mid.Sub(rec.Now))
+	struck := rec.Path
+	if rec.Path == leader.PathLockFenced {
+		struck += ", lock window " + rec.LockWindow.String()
+	}
+	return rec.ExpiresAt.Add(mid.Sub(rec.Now)), struck
 }
 
 // withExpiry formats a crash failover sample and its part after the lease
@@ -295,19 +322,29 @@ func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Co
 		return err
 	}
 	defer stop()
-	crash, after, err := failoverRounds(ctx, p, b.rounds, tm, false)
+	crash, err := failoverRounds(ctx, p, b.rounds, tm, false)
 	if err != nil {
-		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash), err)
+		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash.took), err)
 	}
+	after := crash.afterExpiry
 	if tm.FastFailover {
 		after = nil // the takeover comes before the lease expires: no expiry → running
+		// A round well past the lock window's takeover wait: what the
+		// dead leader's row said of its term says why.
+		limit := 3 * tm.LockWindow / 2
+		if dialect == database.SQLite {
+			limit = 50 * time.Millisecond
+		}
+		if slow := crash.slowest(limit); slow != "" {
+			b.note("%s, %s timings: crash rounds over %s, with the dead leader's term as its row said right after the kill: %s", dialectName(dialect), name, short(limit), slow)
+		}
 	}
-	b.set(rowCrash+name, dialect, withExpiry(crash, after))
-	handover, _, err := failoverRounds(ctx, p, b.rounds, tm, true)
+	b.set(rowCrash+name, dialect, withExpiry(crash.took, after))
+	handover, err := failoverRounds(ctx, p, b.rounds, tm, true)
 	if err != nil {
-		return fmt.Errorf("graceful handover, %s timings, after %d rounds: %w", name, len(handover), err)
+		return fmt.Errorf("graceful handover, %s timings, after %d rounds: %w", name, len(handover.took), err)
 	}
-	b.set(rowHandover+name, dialect, p50p99(handover))
+	b.set(rowHandover+name, dialect, p50p99(handover.took))
 	if name != b.rssTimings {
 		return nil
 	}
