@@ -271,41 +271,6 @@ func (f *failovers) round(ctx context.Context, p *harness.Processes, lease *lead
 	return p.Restart(ctx, li)
 }
 
-// settleWindow waits, before the rounds, until the leader's row says the
-// configured lock window: the start of every cluster at once grows the
-// windows (the checks are slow meanwhile), and a grown window shrinks by
-// half only after a run of fast checks (30 s at the default period). The
-// rows measure failover at steady state; the note says what the start-up
-// cost.
-func (b *bench) settleWindow(ctx context.Context, p *harness.Processes, dialect string, tm leader.Config, name string) error {
-	lease, err := leader.NewLease(p.Observer())
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
-	start, largest := time.Now(), time.Duration(0)
-	for {
-		rec, err := lease.Get(ctx, harness.Election)
-		if err == nil && rec.Held() && rec.Path == leader.PathLockFenced {
-			largest = max(largest, rec.LockWindow)
-			if rec.LockWindow == tm.LockWindow {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s timings: the leader's lock window (largest seen %s) never came back to %s: %w", name, largest, tm.LockWindow, context.Cause(ctx))
-		case <-time.After(pollEvery):
-		}
-	}
-	if largest > tm.LockWindow {
-		b.note("%s, %s timings: the clusters' start grew the leader's lock window to %s; the crash rounds began once it was back at %s, %s later (a crash in between would have waited the larger window)",
-			dialectName(dialect), name, short(largest), short(tm.LockWindow), short(time.Since(start)))
-	}
-	return nil
-}
-
 // slowest says which crash rounds took longer than limit and what the dead
 // leader's row said of its term then ("" if none did).
 func (f failovers) slowest(limit time.Duration) string {
@@ -357,11 +322,6 @@ func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Co
 		return err
 	}
 	defer stop()
-	if tm.FastFailover && dialect != database.SQLite {
-		if err := b.settleWindow(ctx, p, dialect, tm, name); err != nil {
-			return err
-		}
-	}
 	crash, err := failoverRounds(ctx, p, b.rounds, tm, false)
 	if err != nil {
 		return fmt.Errorf("crash failover, %s timings, after %d rounds: %w", name, len(crash.took), err)
