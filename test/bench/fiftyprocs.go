@@ -78,9 +78,7 @@ func (b *bench) fiftyProcesses(ctx context.Context, dialect string, n, rounds in
 		return fmt.Errorf("crash failover of %d processes, after %d rounds: %w", n, len(crash.took), err)
 	}
 	b.set(rowFiftyProcCrash, dialect, p50p99max(crash.took))
-	if slow := crash.slowest(3 * tm.LockWindow / 2); slow != "" {
-		b.note("50 replica processes on %s: crash rounds over %s, with the dead leader's term as its row said right after the kill: %s", dialectName(dialect), short(3*tm.LockWindow/2), slow)
-	}
+	b.noteSlowCrashes("50 replica processes on "+dialectName(dialect), crash, 3*tm.LockWindow/2)
 	return nil
 }
 

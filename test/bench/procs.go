@@ -271,16 +271,19 @@ func (f *failovers) round(ctx context.Context, p *harness.Processes, lease *lead
 	return p.Restart(ctx, li)
 }
 
-// slowest says which crash rounds took longer than limit and what the dead
-// leader's row said of its term then ("" if none did).
-func (f failovers) slowest(limit time.Duration) string {
-	var out []string
+// noteSlowCrashes notes the crash rounds of f that took longer than limit,
+// with what the dead leader's row said of its term then (a grown lock
+// window, a lease-only term), under the heading what.
+func (b *bench) noteSlowCrashes(what string, f failovers, limit time.Duration) {
+	var slow []string
 	for i, d := range f.took {
 		if d > limit && i < len(f.struck) {
-			out = append(out, fmt.Sprintf("round %d: %s (%s)", i+1, short(d), cmp.Or(f.struck[i], "row moved on before it was read")))
+			slow = append(slow, fmt.Sprintf("round %d: %s (%s)", i+1, short(d), cmp.Or(f.struck[i], "row moved on before it was read")))
 		}
 	}
-	return strings.Join(out, "; ")
+	if len(slow) > 0 {
+		b.note("%s: crash rounds over %s, with the dead leader's term as its row said right after the kill: %s", what, short(limit), strings.Join(slow, "; "))
+	}
 }
 
 // expiresAt reads the lease of a dead leader of term and returns when it
@@ -335,9 +338,7 @@ func (b *bench) processTimings(ctx context.Context, dialect string, tm leader.Co
 		if dialect == database.SQLite {
 			limit = 50 * time.Millisecond
 		}
-		if slow := crash.slowest(limit); slow != "" {
-			b.note("%s, %s timings: crash rounds over %s, with the dead leader's term as its row said right after the kill: %s", dialectName(dialect), name, short(limit), slow)
-		}
+		b.noteSlowCrashes(fmt.Sprintf("%s, %s timings", dialectName(dialect), name), crash, limit)
 	}
 	b.set(rowCrash+name, dialect, withExpiry(crash.took, after))
 	handover, err := failoverRounds(ctx, p, b.rounds, tm, true)

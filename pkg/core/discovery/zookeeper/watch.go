@@ -346,9 +346,6 @@ func (w *watcher) readAll(ctx context.Context, paths []string, data bool) {
 		})
 	}
 	wg.Wait()
-	if ctx.Err() != nil {
-		return
-	}
 	for i, p := range paths {
 		w.ahead[p] = reads[i]
 	}
