@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"gorm.io/gorm"
 
 	"github.com/apache/dubbo-admin/pkg/core/database"
 	"github.com/apache/dubbo-admin/pkg/core/database/dbtest"
@@ -332,6 +333,22 @@ var _ = Describe("Lease", func() {
 					}, "30s", "100ms").Should(Succeed())
 					Expect(tx.Commit().Error).To(HaveOccurred(), "the frozen transaction was ended by the server")
 				})
+
+				It("releases its lease on Resign after the server ended the pool's idle sessions", func(ctx SpecContext) {
+					// Renews every 800ms, so that none runs between the kill and
+					// the Resign to use up a dead connection first; under a second,
+					// so that pgx does not ping a connection before handing it out.
+					cfg := fastConfig(newElection("ended-pool"))
+					cfg.LeaseDuration, cfg.RenewDeadline, cfg.RetryPeriod, cfg.OpTimeout = 10*time.Second, 6*time.Second, 800*time.Millisecond, time.Second
+					a := newElector(openLease(), cfg)
+					var wa electortest.Won
+					Eventually(electortest.Campaign(ctx, a), "10s").Should(Receive(&wa))
+					endOtherSessions(ctx, openPool(tdb.Config), dialect)
+					Expect(wa.L.Resign(ctx)).To(Succeed(), "a pooled connection the server closed is not the release's last chance")
+					rec, err := openLease().Get(ctx, cfg.Name)
+					Expect(err).NotTo(HaveOccurred())
+					Expect(rec.Held()).To(BeFalse(), "the lease is free at once, not when it expires")
+				})
 			}
 
 			It("ends a campaign with the context's cause", func(ctx SpecContext) {
@@ -349,3 +366,43 @@ var _ = Describe("Lease", func() {
 		})
 	}
 })
+
+// endOtherSessions ends, from the server side, every session on the test
+// database but the caller's own (the database is this run's alone), and
+// waits until they are gone: an idle timeout or an operator's KILL as a
+// pool's idle connections meet it.
+func endOtherSessions(ctx context.Context, admin *gorm.DB, dialect string) {
+	GinkgoHelper()
+	others := `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`
+	kill := "SELECT pg_terminate_backend(%d)"
+	if dialect == database.MySQL {
+		others = `SELECT id FROM information_schema.processlist WHERE db = DATABASE() AND id <> CONNECTION_ID()`
+		kill = "KILL %d"
+	}
+	sqlDB, err := admin.DB()
+	Expect(err).NotTo(HaveOccurred())
+	conn, err := sqlDB.Conn(ctx) // one session: it must not end itself
+	Expect(err).NotTo(HaveOccurred())
+	defer conn.Close()
+	sessions := func() []int64 {
+		GinkgoHelper()
+		rows, err := conn.QueryContext(ctx, others)
+		Expect(err).NotTo(HaveOccurred())
+		defer rows.Close()
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			Expect(rows.Scan(&id)).To(Succeed())
+			ids = append(ids, id)
+		}
+		Expect(rows.Err()).NotTo(HaveOccurred())
+		return ids
+	}
+	ids := sessions()
+	Expect(ids).NotTo(BeEmpty(), "the pool under test has sessions")
+	for _, id := range ids {
+		_, err := conn.ExecContext(ctx, fmt.Sprintf(kill, id))
+		Expect(err).NotTo(HaveOccurred(), "end session %d", id)
+	}
+	Eventually(sessions, "5s", "10ms").Should(BeEmpty())
+}

@@ -468,7 +468,7 @@ func (l *leaseTerm) release(how string) {
 	// expiry), and Resign's caller bounds its own wait with its context.
 	ctx, cancel := context.WithTimeout(WithEndReason(context.Background(), how), l.e.cfg.RenewDeadline)
 	defer cancel()
-	rec, rerr := l.e.lease.Release(ctx, l.term)
+	rec, rerr := l.releaseLease(ctx)
 	// The lease is free (or no longer ours): the lock may wake a follower.
 	close(l.handover)
 	<-l.done
@@ -479,6 +479,31 @@ func (l *leaseTerm) release(how string) {
 	case errors.Is(rerr, ErrNotHolder):
 	default:
 		err = fmt.Errorf("resign term %d: %w", l.term.Number, rerr)
+	}
+}
+
+// releaseLease releases the lease, again after a failure until ctx ends,
+// pausing a little longer each time. Repeating is safe, as the release is
+// conditional on the term (a repeat after a lost commit reports
+// ErrNotHolder), and worth it: the statement that fails is often the first
+// on a pooled connection the server had closed (an idle timeout, a KILL),
+// which the pool discards after that failure.
+func (l *leaseTerm) releaseLease(ctx context.Context) (Record, error) {
+	var pause time.Duration
+	for {
+		rec, err := l.e.lease.Release(ctx, l.term)
+		if err == nil || errors.Is(err, ErrNotHolder) {
+			return rec, err
+		}
+		l.e.log.V(1).Info("lease release failed; retrying", "term", l.term.Number, "error", err.Error(), "after", pause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rec, err
+		case <-t.C:
+		}
+		pause = min(2*pause+10*time.Millisecond, l.e.cfg.RetryPeriod)
 	}
 }
 

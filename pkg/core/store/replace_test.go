@@ -21,9 +21,12 @@ import (
 // txLog records, per transaction of a GORM store, the writes its TxHook
 // saw, in order.
 type txLog struct {
-	mu  sync.Mutex
-	txs []string // one id per transaction, in order of their first write
-	ops map[string][]string
+	mu sync.Mutex
+	// txs holds each transaction (its *sql.Tx), in order of its first
+	// write. Holding it keeps it alive: a transaction told apart by its
+	// address alone could share it with a later one, once freed.
+	txs []gorm.ConnPool
+	ops map[gorm.ConnPool][]string
 }
 
 func (l *txLog) hook(failOn string, err error) store.TxHook {
@@ -31,11 +34,11 @@ func (l *txLog) hook(failOn string, err error) store.TxHook {
 		if r.Key == failOn {
 			return err
 		}
-		id := fmt.Sprintf("%p", tx.Statement.ConnPool) // the *sql.Tx
+		id := tx.Statement.ConnPool // the *sql.Tx
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		if l.ops == nil {
-			l.ops = map[string][]string{}
+			l.ops = map[gorm.ConnPool][]string{}
 		}
 		if _, ok := l.ops[id]; !ok {
 			l.txs = append(l.txs, id)
