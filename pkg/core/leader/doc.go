@@ -139,16 +139,18 @@
 //     running then.
 //   - The window follows the checks' round trip (window.go): a check
 //     slower than D/6 doubles D, up to 8*LockWindow and at most half the
-//     renew deadline; 375 checks in a row (30 s at the default P) faster
-//     than D/12 halve it, down to LockWindow. The leader counts on a larger window only once its row
-//     says so (a conditional write on its term), and on a smaller one
-//     before its row does, so the row's window is never smaller than the
-//     one the leader acts on. The elector starts its next term on the
-//     window the last one ended with. The cost: a crash soon after slow
-//     checks waits the larger window. In the bench (13 replica processes
-//     and three databases on 2 cores) a check now and then took over
-//     100ms, the window grew to 1.2s for about a minute, and a kill then
-//     took 1.35 s instead of 0.37 s: 1 or 2 crash rounds of 30.
+//     renew deadline. Once a hold of checks in a row were faster than
+//     D/12, D comes down in one step to the smallest window that their
+//     slowest fits twice over. The hold is 12 checks (about 1 s at the
+//     default P) after an isolated slow check and doubles with each growth
+//     that follows, up to 375 (30 s), which 375 checks in a row at
+//     LockWindow forget: a scheduler's hiccup costs a crash the larger
+//     window for a second, a database that stalls again and again keeps
+//     the window that survives its stalls. The leader counts on a larger
+//     window only once its row says so (a conditional write on its term),
+//     and on a smaller one before its row does, so the row's window is
+//     never smaller than the one the leader acts on. The elector starts
+//     its next term on the window and hold the last one ended with.
 //   - A late check is not a lost lock. When no check has succeeded for
 //     1.5P (2D/5 once D grew), the leader writes its row lease-only (conditional on its term;
 //     reason "lock check late"); once that committed, no follower takes

@@ -87,9 +87,10 @@ type LeaseElector struct {
 	badLease   string        // holder and expiry of the last implausible lease warned about
 	lockBroken string        // why the session lock is off for this elector's life
 	window     time.Duration // the lock window the last term ended on (0: Config.LockWindow)
-	// shrinkAfter overrides the fast checks that halve the window (0:
-	// shrinkAfter; a seam for specs, which cannot wait 30 s a halving).
-	shrinkAfter int
+	tuner      windowTuner   // the lock window's tuner as the last term left it
+	// holdMost overrides the longest hold of a grown window (0: holdMost;
+	// a seam for specs, which cannot wait 30 s).
+	holdMost int
 }
 
 var (

@@ -1,7 +1,6 @@
 package leader
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -264,8 +263,8 @@ type rowWrite struct {
 //
 //   - a successful check started at s lets a lock-fenced term act until
 //     s+W (its lock deadline);
-//   - a check slower than W/6 grows W (in the row first), shrinkAfter fast
-//     ones in a row shrink it (in the term first);
+//   - a check slower than W/6 grows W (in the row first), the tuner's
+//     hold of fast ones in a row shrink it (in the term first);
 //   - when no check has succeeded for lateAfter(W), the term writes its row
 //     lease-only (conditional on holder and term); once that committed,
 //     no follower takes over before the lease expires, so the term goes on
@@ -297,7 +296,7 @@ func (l *leaseTerm) lockLoop() {
 		checking, writing bool
 		pending           bool  // a check fell due while one was in flight
 		broken            error // set once the lock proved not to exclude
-		tuner             = windowTuner{cfg: e.cfg, shrinkAfter: cmp.Or(e.shrinkAfter, shrinkAfter)}
+		tuner             = e.nextTuner()
 		// slow is the slowest check (or, late, the least it took) seen
 		// while the window could not change: it sizes the window once the
 		// term is lease-only.
@@ -406,7 +405,7 @@ func (l *leaseTerm) lockLoop() {
 				w := l.windowOf()
 				if !fits(w, latency) {
 					// Too slow for this window: a larger one for the next.
-					l.setWindow(e.cfg.grown(w, latency))
+					l.setWindow(tuner.grow(w, latency))
 				} else if !writing {
 					// Lock-fenced again on w: the deadline before the row.
 					lastGood = c.start
@@ -478,7 +477,7 @@ func (l *leaseTerm) lockLoop() {
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", e.lockOff())
 			default:
 				l.leaseOnly(noteLockLate)
-				l.setWindow(e.cfg.grown(l.windowOf(), slow))
+				l.setWindow(tuner.grow(l.windowOf(), slow))
 				slow = 0
 				e.log.Info("term turned lease-only", "holder", l.term.Holder, "term", l.term.Number, "reason", noteLockLate)
 			}
@@ -492,6 +491,7 @@ func (l *leaseTerm) lockLoop() {
 		}
 	}
 	inflight.Wait()
+	e.rememberTuner(tuner)
 	l.releaseLock(l.lockDeadlineAt())
 }
 

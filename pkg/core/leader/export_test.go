@@ -30,9 +30,9 @@ func (t *TestLock) Session() string                                 { return t.l
 func (t *TestLock) Close() error                                    { return t.l.close() }
 func (t *TestLock) TakeoverWait(window time.Duration) time.Duration { return t.l.takeoverWait(window) }
 
-// ShrinkLockWindowAfter makes n fast lock checks in a row halve e's lock
-// window, instead of the default's 30 s worth.
-func ShrinkLockWindowAfter(e *LeaseElector, n int) { e.shrinkAfter = n }
+// HoldLockWindowAtMost makes n fast lock checks in a row the longest that
+// e's terms hold a grown lock window, instead of the default's 30 s worth.
+func HoldLockWindowAtMost(e *LeaseElector, n int) { e.holdMost = n }
 
 // ErrLockBroken is errLockBroken, for specs.
 var ErrLockBroken = errLockBroken
@@ -142,4 +142,18 @@ func (l *gatedLock) check(ctx context.Context) error {
 		}
 	}
 	return l.sessionLock.check(ctx)
+}
+
+// WindowTuner is the lock loop's window tuner, for specs of its policy.
+type WindowTuner struct{ t windowTuner }
+
+// NewWindowTuner is the tuner a term of cfg starts with.
+func NewWindowTuner(cfg Config) *WindowTuner {
+	return &WindowTuner{newWindowTuner(cfg, windowTuner{}, 0)}
+}
+
+// Next is the window a lock-fenced term on window moves to after a check
+// that took latency.
+func (w *WindowTuner) Next(window, latency time.Duration) time.Duration {
+	return w.t.next(window, latency)
 }

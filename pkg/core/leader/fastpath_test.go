@@ -271,7 +271,7 @@ var _ = Describe("Fast failover", func() {
 						a, b := newElector(openPool(tdb.Config), cfg), newElector(openPool(tdb.Config), cfg)
 						gate := &leader.LockCheckGate{}
 						leader.GateLockChecks(a, gate)
-						leader.ShrinkLockWindowAfter(a, 25)
+						leader.HoldLockWindowAtMost(a, 25)
 						var wa, wb won
 						Eventually(campaign(ctx, a), "10s").Should(Receive(&wa))
 						ended := endedAt(wa.l)
