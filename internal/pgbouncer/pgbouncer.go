@@ -74,7 +74,7 @@ auth_type = any
 pool_mode = transaction
 default_pool_size = %d
 max_client_conn = 200
-ignore_startup_parameters = extra_float_digits,idle_in_transaction_session_timeout,plan_cache_mode
+ignore_startup_parameters = extra_float_digits,idle_in_transaction_session_timeout
 server_reset_query =
 logfile = %s
 `, host, port, dbUser, free, poolSize, filepath.Join(dir, "pgbouncer.log"))

@@ -194,14 +194,7 @@ func dialectorFor(cfg Config) (gorm.Dialector, error) {
 		}
 		return gormmysql.Open(mc.FormatDSN()), nil
 	default:
-		dsn := cfg.DSN
-		if t := cfg.idleTxTimeout(); t > 0 {
-			dsn = withPostgresParam(dsn, "idle_in_transaction_session_timeout", strconv.FormatInt(t.Milliseconds(), 10))
-		}
-		// A statement run more than five times may get a generic plan,
-		// which cannot look a batch's key list up in the index: it filters
-		// the keys' whole range instead (seconds a batch in a large kind).
-		pg := postgres.Config{DSN: withPostgresParam(dsn, "plan_cache_mode", "force_custom_plan")}
+		pg := postgres.Config{DSN: withPostgresParam(cfg.DSN, "idle_in_transaction_session_timeout", cfg.idleTxTimeout())}
 		if t := cfg.ioTimeout(); t > 0 {
 			pg.OptionOpenDB = append(pg.OptionOpenDB, pgxIOTimeout(t))
 		}
@@ -223,20 +216,21 @@ func (c Config) idleTxTimeout() time.Duration {
 	return c.IdleTxTimeout
 }
 
-// withPostgresParam adds the run-time parameter name=value to a postgres
-// DSN (a URL or key=value string), unless the DSN sets it already.
-func withPostgresParam(dsn, name, value string) string {
-	if strings.Contains(dsn, name) {
+// withPostgresParam adds a run-time parameter in milliseconds to a URL or
+// key=value DSN, unless the DSN sets it already or t is not positive.
+func withPostgresParam(dsn, name string, t time.Duration) string {
+	if t <= 0 || strings.Contains(dsn, name) {
 		return dsn
 	}
+	ms := strconv.FormatInt(t.Milliseconds(), 10)
 	if strings.Contains(dsn, "://") {
 		sep := "?"
 		if strings.Contains(dsn, "?") {
 			sep = "&"
 		}
-		return dsn + sep + name + "=" + value
+		return dsn + sep + name + "=" + ms
 	}
-	return dsn + " " + name + "=" + value
+	return dsn + " " + name + "=" + ms
 }
 
 // isMariaDB connects once without session variables and reads the version.

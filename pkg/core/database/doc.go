@@ -9,12 +9,7 @@
 //     transaction that reads before it writes never fails to upgrade its lock.
 //   - mysql: MySQL or MariaDB. Open forces parseTime, UTC and clientFoundRows
 //     (without it an UPDATE that writes identical values reports 0 rows).
-//   - postgres: PostgreSQL, through pgx. Open sets plan_cache_mode to
-//     force_custom_plan, unless the DSN sets it: a generic plan of the
-//     store's batch reads filters a kind's whole key range by the batch's
-//     key list, seconds a batch in a kind of 100k rows. It is a startup
-//     parameter, as idle_in_transaction_session_timeout is: a PgBouncer in
-//     between must list both in ignore_startup_parameters.
+//   - postgres: PostgreSQL, through pgx.
 //
 // On both servers every network read and write is bounded (Config.IOTimeout),
 // so that no statement, COMMIT included, waits forever on a dead connection.

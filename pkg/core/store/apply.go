@@ -82,6 +82,11 @@ func (s *GORM) Apply(ctx context.Context, changes []Change) (ReplaceResult, erro
 		return res, nil
 	}
 	err = s.write(ctx, fmt.Sprintf("apply %d changes", len(changes)), func(tx *gorm.DB, a authority) ([]rowChange, error) {
+		if s.d.customPlans != "" {
+			if err := tx.Exec(s.d.customPlans).Error; err != nil {
+				return nil, err
+			}
+		}
 		var events []rowChange
 		for len(ps) > 0 {
 			n := 1

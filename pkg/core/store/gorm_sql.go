@@ -37,6 +37,14 @@ type sqlDialect struct {
 	forUpdate string
 	// upsertTail turns a multi-row INSERT into an update of existing rows.
 	upsertTail string
+	// customPlans, when set, runs first in an Apply's transaction. An
+	// Apply's keys are spread over the whole kind (a churn's batch), and
+	// PostgreSQL's generic plan of a batch read, which it switches to once
+	// a statement ran five times, takes the key range as its index
+	// condition and filters that range by the list: 100k rows read for a
+	// batch. A Replace's chunks hold neighbouring keys and keep the
+	// generic plans, whose planning they would otherwise pay per chunk.
+	customPlans string
 	// batchSize is the default rows per batched statement.
 	batchSize int
 }
@@ -95,6 +103,7 @@ var sqlDialects = map[string]sqlDialect{
 		forUpdate:   ` FOR UPDATE`,
 		upsertTail:  onConflictTail,
 		batchSize:   DefaultBatchSize,
+		customPlans: `SET LOCAL plan_cache_mode = force_custom_plan`,
 	},
 }
 
@@ -126,9 +135,8 @@ func insertRows(n int) string {
 // whereKeys selects keys of one kind: the WHERE clause and its arguments.
 // It bounds the primary key's range by the keys' least and greatest as well
 // as listing them, so that a plan that cannot use the list in the index
-// scans the keys' range, not the whole kind. On PostgreSQL that is what a
-// generic plan does; database.Open asks for custom plans, which look the
-// list up, however far apart the keys are (a churn's batch).
+// scans the keys' range, not the whole kind (see sqlDialect.customPlans for
+// keys far apart).
 func whereKeys(kind string, keys []string) (string, []any) {
 	var b strings.Builder
 	b.Grow(64 + 2*len(keys))
