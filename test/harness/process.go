@@ -98,7 +98,7 @@ type run struct {
 	url      string
 	exited   chan struct{}
 	exitErr  error
-	killedAt time.Time // set by Kill once the process is reaped
+	killedAt time.Time // when Kill sent SIGKILL; set once the process is reaped
 }
 
 // StartProcesses prepares the database (store table and write log) and
@@ -409,6 +409,12 @@ func (pr *Process) signal(sig syscall.Signal) error {
 // instant it was reaped closes its last leader interval.
 func (p *Processes) Kill(i int) error {
 	pr := p.procs[i]
+	// The process's leader interval ends when the signal is sent: the
+	// kernel acts on SIGKILL at once, stopped process or not, while the
+	// reaping is seen only once this goroutine runs again. On SQLite a
+	// successor takes the flock within milliseconds of the death, before
+	// that: the reaped instant made a false overlap (CI, KillMidTransaction).
+	sent := time.Now()
 	if err := pr.signal(syscall.SIGKILL); err != nil {
 		return err
 	}
@@ -417,7 +423,7 @@ func (p *Processes) Kill(i int) error {
 	pr.mu.Unlock()
 	<-r.exited
 	pr.mu.Lock()
-	r.killedAt, pr.stopped = time.Now(), false
+	r.killedAt, pr.stopped = sent, false
 	pr.mu.Unlock()
 	return nil
 }
