@@ -483,6 +483,18 @@ func (l *leaseTerm) release(how string) {
 	}
 }
 
+// sleep waits d, or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
 // releaseLease releases the lease, again after a failure until ctx ends,
 // pausing a little longer each time. Repeating is safe, as the release is
 // conditional on the term (a repeat after a lost commit reports
@@ -497,12 +509,8 @@ func (l *leaseTerm) releaseLease(ctx context.Context) (Record, error) {
 			return rec, err
 		}
 		l.e.log.V(1).Info("lease release failed; retrying", "term", l.term.Number, "error", err.Error(), "after", pause)
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, pause) {
 			return rec, err
-		case <-t.C:
 		}
 		pause = min(2*pause+10*time.Millisecond, l.e.cfg.RetryPeriod)
 	}

@@ -96,14 +96,10 @@ func (c *candidacy) broken(err error) {
 // session or it is already held).
 func (c *candidacy) wait(ctx context.Context, d time.Duration) error {
 	if c.lock == nil || c.held {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, d) {
 			return context.Cause(ctx)
-		case <-t.C:
-			return nil
 		}
+		return nil
 	}
 	got, err := c.lock.acquire(ctx, d)
 	if ctx.Err() != nil {
